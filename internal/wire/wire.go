@@ -1,0 +1,291 @@
+// Package wire is the framing between the hornbeam server and its Python
+// workers. It is the Go half of the protocol; the Python half is
+// python/hornbeam/_wire.py. Both follow this description, which is the only
+// one.
+//
+// # Transport
+//
+// Each worker owns one Unix stream socket (a socketpair; the worker inherits
+// its end as a file descriptor). The socket is multiplexed: a worker may hold
+// several requests at once (threads), and the server may queue a request to a
+// worker before the worker has finished the previous one.
+//
+// # Frames
+//
+// Every message is a frame: a 9-byte header followed by a payload.
+//
+//	offset 0  uint32 big-endian  payload length (at most MaxPayload)
+//	offset 4  uint8              frame type (the Type constants below)
+//	offset 5  uint32 big-endian  id: the request id, or the state call id
+//	offset 9  payload
+//
+// A frame may carry one file descriptor as SCM_RIGHTS ancillary data, sent
+// with the frame's first byte (RequestFD, File). The receiver keeps a FIFO
+// of received descriptors; a frame that carries one takes the oldest.
+//
+// Structured payloads are CPython marshal data (see package pymarshal): the
+// server writes them with pymarshal, the worker reads them with marshal.loads,
+// and the worker writes with marshal.dumps(obj, 2).
+//
+// # Server to worker
+//
+//	Request    id=request  payload: environ dict (str -> str), plus
+//	                       "hornbeam.body": bytes (the whole body, when small)
+//	RequestFD  id=request  same, and the body is in the attached descriptor
+//	                       (an unlinked temporary file, positioned at 0)
+//	StateReply id=call     payload: (True, value) or (False, "Error", "message")
+//	Shutdown   id=0        finish the requests held, then exit 0
+//
+// # Worker to server
+//
+//	Ready      id=0        payload: dict (pid, python version); the app imported
+//	Start      id=request  payload: (status str, [(name str, value str), ...])
+//	Body       id=request  payload: raw bytes of the response body
+//	File       id=request  payload: int length (-1: to end of file); the file
+//	                       descriptor is attached, read from its current offset
+//	End        id=request  empty; the response is complete
+//	Error      id=request  payload: str message; the app failed. Before Start
+//	                       the client gets 500; after it, the connection is cut
+//	Hints      id=request  payload: [(name, value), ...] for a 103 Early Hints
+//	StateCall  id=call     payload: (op str, args...) — see package hornbeam's
+//	                       state bridge for the operations
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// Frame types. The numbers are part of the protocol (see _wire.py).
+const (
+	// server -> worker
+	Request    byte = 1
+	RequestFD  byte = 2
+	StateReply byte = 3
+	Shutdown   byte = 4
+
+	// worker -> server
+	Ready     byte = 16
+	Start     byte = 17
+	Body      byte = 18
+	File      byte = 19
+	End       byte = 20
+	Error     byte = 21
+	Hints     byte = 22
+	StateCall byte = 23
+)
+
+// HeaderSize is the size of a frame header in bytes.
+const HeaderSize = 9
+
+// MaxPayload bounds one frame's payload. Larger bodies are sent as several
+// Body frames; larger request bodies travel as a file descriptor.
+const MaxPayload = 64 << 20
+
+// TypeName returns a readable name for a frame type, for logs and errors.
+func TypeName(t byte) string {
+	switch t {
+	case Request:
+		return "Request"
+	case RequestFD:
+		return "RequestFD"
+	case StateReply:
+		return "StateReply"
+	case Shutdown:
+		return "Shutdown"
+	case Ready:
+		return "Ready"
+	case Start:
+		return "Start"
+	case Body:
+		return "Body"
+	case File:
+		return "File"
+	case End:
+		return "End"
+	case Error:
+		return "Error"
+	case Hints:
+		return "Hints"
+	case StateCall:
+		return "StateCall"
+	}
+	return fmt.Sprintf("type(%d)", t)
+}
+
+// carriesFD reports whether a frame of type t arrives with a descriptor.
+func carriesFD(t byte) bool { return t == RequestFD || t == File }
+
+// Frame is one decoded frame. Payload is owned by the frame. FD is set for
+// frame types that carry a descriptor; the receiver must close it.
+type Frame struct {
+	Type    byte
+	ID      uint32
+	Payload []byte
+	FD      *os.File
+}
+
+// ErrProtocol is wrapped by every error caused by a malformed frame stream.
+var ErrProtocol = errors.New("wire protocol error")
+
+// Conn reads and writes frames on a Unix stream socket. ReadFrame must be
+// called from one goroutine; WriteFrame may be called from many.
+type Conn struct {
+	uc *net.UnixConn
+
+	// read side (single reader)
+	rbuf []byte // unread bytes are rbuf[r:w]
+	r, w int
+	oob  []byte
+	fds  []*os.File
+
+	wmu  sync.Mutex
+	wbuf []byte
+}
+
+// NewConn wraps a connected Unix stream socket.
+func NewConn(uc *net.UnixConn) *Conn {
+	return &Conn{
+		uc:   uc,
+		rbuf: make([]byte, 64<<10),
+		oob:  make([]byte, syscall.CmsgSpace(4*16)),
+	}
+}
+
+// Close closes the socket and any descriptors received but not yet claimed.
+func (c *Conn) Close() error {
+	for _, f := range c.fds {
+		f.Close()
+	}
+	c.fds = nil
+	return c.uc.Close()
+}
+
+// fill reads more bytes from the socket, collecting passed descriptors.
+func (c *Conn) fill() error {
+	if c.r > 0 && c.r == c.w {
+		c.r, c.w = 0, 0
+	}
+	if c.w == len(c.rbuf) {
+		if c.r > 0 {
+			c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
+			c.r = 0
+		} else {
+			nb := make([]byte, 2*len(c.rbuf))
+			copy(nb, c.rbuf[:c.w])
+			c.rbuf = nb
+		}
+	}
+	n, oobn, _, _, err := c.uc.ReadMsgUnix(c.rbuf[c.w:], c.oob)
+	if oobn > 0 {
+		if perr := c.collectFDs(c.oob[:oobn]); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	c.w += n
+	if n == 0 && err == nil {
+		err = io.EOF
+	}
+	return err
+}
+
+func (c *Conn) collectFDs(oob []byte) error {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return fmt.Errorf("%w: bad control message: %v", ErrProtocol, err)
+	}
+	for _, m := range msgs {
+		fds, err := syscall.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			syscall.CloseOnExec(fd)
+			c.fds = append(c.fds, os.NewFile(uintptr(fd), "passed-fd"))
+		}
+	}
+	return nil
+}
+
+// ReadFrame reads the next frame. Errors other than io.EOF wrap ErrProtocol
+// when the peer sent something malformed.
+func (c *Conn) ReadFrame() (Frame, error) {
+	for c.w-c.r < HeaderSize {
+		if err := c.fill(); err != nil {
+			if err == io.EOF && c.w > c.r {
+				err = io.ErrUnexpectedEOF
+			}
+			return Frame{}, err
+		}
+	}
+	h := c.rbuf[c.r : c.r+HeaderSize]
+	n := binary.BigEndian.Uint32(h[0:4])
+	f := Frame{Type: h[4], ID: binary.BigEndian.Uint32(h[5:9])}
+	if n > MaxPayload {
+		return Frame{}, fmt.Errorf("%w: %s frame of %d bytes exceeds the %d limit", ErrProtocol, TypeName(f.Type), n, MaxPayload)
+	}
+	total := HeaderSize + int(n)
+	if total > len(c.rbuf) && c.r == 0 {
+		nb := make([]byte, total)
+		copy(nb, c.rbuf[:c.w])
+		c.rbuf = nb
+	}
+	for c.w-c.r < total {
+		if err := c.fill(); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return Frame{}, err
+		}
+	}
+	f.Payload = append([]byte(nil), c.rbuf[c.r+HeaderSize:c.r+total]...)
+	c.r += total
+	if carriesFD(f.Type) {
+		if len(c.fds) == 0 {
+			return Frame{}, fmt.Errorf("%w: %s frame without a file descriptor", ErrProtocol, TypeName(f.Type))
+		}
+		f.FD = c.fds[0]
+		c.fds = c.fds[1:]
+	}
+	return f, nil
+}
+
+// WriteFrame writes one frame; fd, when not nil, is attached to it.
+// It is safe for concurrent use.
+func (c *Conn) WriteFrame(typ byte, id uint32, payload []byte, fd *os.File) error {
+	if len(payload) > MaxPayload {
+		return fmt.Errorf("wire: %s payload of %d bytes exceeds the %d limit", TypeName(typ), len(payload), MaxPayload)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := c.wbuf[:0]
+	b = binary.BigEndian.AppendUint32(b, uint32(len(payload)))
+	b = append(b, typ)
+	b = binary.BigEndian.AppendUint32(b, id)
+	b = append(b, payload...)
+	if cap(b) <= 1<<20 {
+		c.wbuf = b
+	}
+	if fd != nil {
+		oob := syscall.UnixRights(int(fd.Fd()))
+		n, _, err := c.uc.WriteMsgUnix(b, oob, nil)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	for len(b) > 0 {
+		n, err := c.uc.Write(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}

@@ -1,0 +1,471 @@
+// Package pool starts, feeds and supervises hornbeam's Python worker
+// processes.
+//
+// A Pool keeps Config.Workers processes running the embedded Python runtime.
+// Each worker is reached over its own multiplexed socket (package
+// internal/wire) and holds up to Threads requests, plus one queued behind
+// them so that a busy worker finds its next request already waiting.
+// Requests go to the least-loaded ready worker; when every worker is full
+// they wait in a FIFO queue.
+//
+// A worker that dies is replaced with backoff, and the requests it held fail
+// with ErrWorkerDied. A worker that has served MaxRequests is replaced: the
+// new one starts first, then the old one finishes what it holds and exits.
+package pool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Errors a Call can end with.
+var (
+	// ErrWorkerDied means the worker exited or was killed while it held the
+	// request.
+	ErrWorkerDied = errors.New("worker died")
+	// ErrStopped means the pool is stopping and takes no more requests.
+	ErrStopped = errors.New("pool stopped")
+)
+
+// Config says how to run the workers.
+type Config struct {
+	Python            string        // interpreter to run (a path or a name on PATH)
+	App               string        // "module:callable"
+	Workers           int           // processes, at least 1
+	Threads           int           // requests each worker runs at once, at least 1
+	PythonPath        []string      // put in front of the app's sys.path
+	MaxRequests       int           // recycle a worker after this many requests; 0 = never
+	MaxRequestsJitter int           // add 0..jitter to MaxRequests per worker
+	RuntimeDir        string        // directory holding the hornbeam Python package
+	Env               []string      // environment of the workers; nil = this process's
+	ErrorLog          *log.Logger   // worker output and supervision messages
+	StartTimeout      time.Duration // how long a worker may take to import the app; 0 = 60s
+	// StateCall answers a worker's StateCall payload with a StateReply
+	// payload. Nil answers every call with an error.
+	StateCall func(payload []byte) []byte
+}
+
+// Pool is a set of supervised worker processes. Create it with New.
+type Pool struct {
+	cfg Config
+
+	mu       sync.Mutex
+	workers  []*worker // every live process, in slot order
+	waiters  []chan *worker
+	slots    []slotInfo
+	stopping bool
+	started  bool
+	wg       sync.WaitGroup // one per live process
+}
+
+type slotInfo struct {
+	restarts int
+	backoff  time.Duration
+	retiring bool
+}
+
+// New checks cfg and returns a pool; Start launches it.
+func New(cfg Config) (*Pool, error) {
+	if cfg.Workers < 1 {
+		return nil, fmt.Errorf("pool: workers must be at least 1, got %d", cfg.Workers)
+	}
+	if cfg.Threads < 1 {
+		return nil, fmt.Errorf("pool: threads must be at least 1, got %d", cfg.Threads)
+	}
+	if cfg.ErrorLog == nil {
+		cfg.ErrorLog = log.New(os.Stderr, "", log.LstdFlags)
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 60 * time.Second
+	}
+	path, err := exec.LookPath(cfg.Python)
+	if err != nil {
+		return nil, fmt.Errorf("python interpreter %q not found: install Python 3 or pass --python /usr/bin/python3 (or --venv DIR)", cfg.Python)
+	}
+	cfg.Python = path
+	return &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers)}, nil
+}
+
+// Config returns the configuration the pool runs with.
+func (p *Pool) Config() Config { return p.cfg }
+
+// StartError is returned by Start when a worker could not import the app.
+type StartError struct {
+	App    string
+	Status string // how the worker exited
+	Output string // the end of what the worker printed: the Python traceback
+}
+
+func (e *StartError) Error() string {
+	out := strings.TrimRight(e.Output, "\n")
+	last := out
+	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+		last = out[i+1:]
+	}
+	if strings.HasPrefix(last, "hint:") {
+		if j := strings.LastIndexByte(out[:len(out)-len(last)-1], '\n'); j >= 0 {
+			last = out[j+1:len(out)-len(last)-1] + "\n" + last
+		}
+	}
+	return fmt.Sprintf("cannot load the app %q (worker %s): %s", e.App, e.Status, last)
+}
+
+// Start launches the workers and waits until every one has imported the app.
+// If one cannot, Start stops the others and returns a *StartError carrying
+// the Python traceback.
+func (p *Pool) Start(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
+	defer cancel()
+	type result struct {
+		w   *worker
+		err error
+	}
+	results := make(chan result, p.cfg.Workers)
+	for i := 0; i < p.cfg.Workers; i++ {
+		go func(slot int) {
+			w, err := p.spawn(ctx, slot)
+			results <- result{w, err}
+		}(i)
+	}
+	var firstErr error
+	for i := 0; i < p.cfg.Workers; i++ {
+		r := <-results
+		if r.err != nil && firstErr == nil {
+			firstErr = r.err
+			cancel()
+		}
+	}
+	if firstErr != nil {
+		p.Stop(context.Background())
+		return firstErr
+	}
+	p.mu.Lock()
+	p.started = true
+	p.mu.Unlock()
+	return nil
+}
+
+// spawn starts a worker for slot and waits for it to be ready.
+func (p *Pool) spawn(ctx context.Context, slot int) (*worker, error) {
+	w, err := startWorker(p, slot)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-w.ready:
+	case <-w.exited:
+		return nil, &StartError{App: p.cfg.App, Status: w.exitStatus, Output: w.startOutput()}
+	case <-ctx.Done():
+		w.kill()
+		<-w.exited
+		return nil, fmt.Errorf("worker %d did not import %q within %s: %w", w.pid, p.cfg.App, p.cfg.StartTimeout, ctx.Err())
+	}
+	p.mu.Lock()
+	select {
+	case <-w.exited:
+		p.mu.Unlock()
+		return nil, fmt.Errorf("worker %d %s right after it started", w.pid, w.exitStatus)
+	default:
+	}
+	if p.stopping {
+		p.mu.Unlock()
+		w.shutdown()
+		return nil, ErrStopped
+	}
+	w.state = stateReady
+	w.wasReady = true
+	p.workers = append(p.workers, w)
+	p.handOffLocked()
+	p.mu.Unlock()
+	return w, nil
+}
+
+// capacity is how many requests one worker holds: Threads running plus one
+// queued behind them.
+func (p *Pool) capacity() int { return p.cfg.Threads + 1 }
+
+func (p *Pool) pickLocked() *worker {
+	var best *worker
+	for _, w := range p.workers {
+		if w.state != stateReady || w.inflight >= p.capacity() {
+			continue
+		}
+		if best == nil || w.inflight < best.inflight {
+			best = w
+		}
+	}
+	return best
+}
+
+// handOffLocked gives free worker capacity to queued waiters.
+func (p *Pool) handOffLocked() {
+	for len(p.waiters) > 0 {
+		w := p.pickLocked()
+		if w == nil {
+			return
+		}
+		ch := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		w.inflight++
+		ch <- w
+	}
+}
+
+// Do sends one request to a worker: environ is the marshal-encoded environ
+// (see internal/wire), body an optional file descriptor holding the request
+// body. It waits for a free worker as long as ctx allows. The caller reads
+// the response frames from the returned Call and must call Call.Close.
+func (p *Pool) Do(ctx context.Context, environ []byte, body *os.File, label string) (*Call, error) {
+	w, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := w.send(environ, body, label)
+	if err != nil {
+		p.release(w, false)
+		return nil, err
+	}
+	return c, nil
+}
+
+func (p *Pool) acquire(ctx context.Context) (*worker, error) {
+	p.mu.Lock()
+	if p.stopping {
+		p.mu.Unlock()
+		return nil, ErrStopped
+	}
+	if w := p.pickLocked(); w != nil && len(p.waiters) == 0 {
+		w.inflight++
+		p.mu.Unlock()
+		return w, nil
+	}
+	ch := make(chan *worker, 1)
+	p.waiters = append(p.waiters, ch)
+	p.mu.Unlock()
+	select {
+	case w := <-ch:
+		return w, nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		for i, c := range p.waiters {
+			if c == ch {
+				p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+				p.mu.Unlock()
+				return nil, ctx.Err()
+			}
+		}
+		p.mu.Unlock()
+		p.release(<-ch, false) // handed a worker just as ctx ended
+		return nil, ctx.Err()
+	}
+}
+
+// release returns one unit of w's capacity; served counts a finished request.
+func (p *Pool) release(w *worker, served bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w.inflight--
+	if served {
+		w.served++
+		if w.limit > 0 && w.served >= uint64(w.limit) && w.state == stateReady && !p.slots[w.slot].retiring && !p.stopping {
+			p.slots[w.slot].retiring = true
+			go p.recycle(w, fmt.Sprintf("served %d requests (--max-requests)", w.served))
+		}
+	}
+	if w.state == stateDraining && w.inflight == 0 {
+		w.shutdown()
+	}
+	p.handOffLocked()
+}
+
+// recycle replaces w: a new worker for the same slot starts first; then w
+// stops taking requests, finishes those it holds and exits.
+func (p *Pool) recycle(w *worker, reason string) {
+	p.cfg.ErrorLog.Printf("recycling worker %d (slot %d): %s", w.pid, w.slot+1, reason)
+	_, err := p.spawn(context.Background(), w.slot)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.slots[w.slot].retiring = false
+	if err != nil {
+		if !p.stopping {
+			p.cfg.ErrorLog.Printf("replacement for worker %d failed, keeping it: %v", w.pid, err)
+		}
+		return
+	}
+	p.drainLocked(w)
+}
+
+// drainLocked takes w out of rotation; it exits once idle.
+func (p *Pool) drainLocked(w *worker) {
+	if w.state != stateReady {
+		return
+	}
+	w.state = stateDraining
+	if w.inflight == 0 {
+		w.shutdown()
+	}
+}
+
+// exited is called once a worker process has ended.
+func (p *Pool) exited(w *worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, x := range p.workers {
+		if x == w {
+			p.workers = append(p.workers[:i], p.workers[i+1:]...)
+			break
+		}
+	}
+	if !w.wasReady {
+		return // whoever spawned it reports the failure
+	}
+	if w.killReason != "" || !(w.state == stateDraining || p.stopping) {
+		held := w.heldLabels()
+		msg := fmt.Sprintf("worker %d (slot %d) %s", w.pid, w.slot+1, w.exitStatus)
+		if w.killReason != "" {
+			msg += " after " + w.killReason
+		}
+		if len(held) > 0 {
+			msg += "; it held: " + strings.Join(held, ", ")
+		}
+		p.cfg.ErrorLog.Print(msg)
+	}
+	if p.stopping || w.state == stateDraining {
+		return
+	}
+	// An unexpected death: replace it, backing off if it keeps dying young.
+	s := &p.slots[w.slot]
+	s.restarts++
+	if time.Since(w.startedAt) > 10*time.Second || s.backoff == 0 {
+		s.backoff = 100 * time.Millisecond
+	} else if s.backoff < 10*time.Second {
+		s.backoff *= 2
+	}
+	go p.restart(w.slot, s.backoff)
+}
+
+// restart starts a new worker for slot after delay, retrying with a growing
+// delay while it fails (an app broken on disk is retried, not spun on).
+func (p *Pool) restart(slot int, delay time.Duration) {
+	for {
+		time.Sleep(delay)
+		p.mu.Lock()
+		stopping := p.stopping
+		p.mu.Unlock()
+		if stopping {
+			return
+		}
+		_, err := p.spawn(context.Background(), slot)
+		if err == nil || errors.Is(err, ErrStopped) {
+			return
+		}
+		delay = min(2*delay, 10*time.Second)
+		p.cfg.ErrorLog.Printf("cannot restart worker slot %d, retrying in %s: %v", slot+1, delay, err)
+		p.mu.Lock()
+		p.slots[slot].restarts++
+		p.mu.Unlock()
+	}
+}
+
+// Stop stops the pool: workers finish the requests they hold and exit;
+// those still running when ctx ends are killed. Requests waiting for a
+// worker fail with ErrStopped.
+func (p *Pool) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	p.stopping = true
+	for _, ch := range p.waiters {
+		close(ch)
+	}
+	p.waiters = nil
+	for _, w := range p.workers {
+		if w.state == stateReady {
+			w.state = stateDraining
+		}
+		if w.inflight == 0 {
+			w.shutdown()
+		}
+	}
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	for _, w := range p.workers {
+		w.kill()
+	}
+	p.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+// Kill kills the worker holding c at once (after asking it to print the
+// Python stack of every thread to the error log): the way out of a request
+// that overran its timeout. c fails; other requests on that worker get
+// ErrWorkerDied. reason is logged.
+func (p *Pool) Kill(c *Call, reason string) {
+	w := c.w
+	p.mu.Lock()
+	if w.state == stateReady || w.state == stateDraining {
+		w.state = stateDead
+	}
+	if w.killReason == "" {
+		w.killReason = reason
+	}
+	p.mu.Unlock()
+	p.cfg.ErrorLog.Printf("worker %d: %s; dumping its Python threads, then killing it", w.pid, reason)
+	w.dumpStacksAndKill()
+}
+
+// Workers returns the number of live worker processes.
+func (p *Pool) Workers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.workers)
+}
+
+// jitteredLimit returns a worker's request limit.
+func (p *Pool) jitteredLimit() int {
+	if p.cfg.MaxRequests <= 0 {
+		return 0
+	}
+	j := 0
+	if p.cfg.MaxRequestsJitter > 0 {
+		j = rand.IntN(p.cfg.MaxRequestsJitter + 1)
+	}
+	return p.cfg.MaxRequests + j
+}
+
+// tail keeps the last n bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	n   int
+}
+
+func (t *tail) Write(b []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Write(b)
+	if over := t.buf.Len() - t.n; over > 0 {
+		t.buf.Next(over)
+	}
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.String()
+}

@@ -1,0 +1,394 @@
+// Package hornbeam runs Python WSGI applications behind a Go HTTP server.
+//
+// Start a server on an application, the Go equivalent of the Erlang
+// Hornbeam's hornbeam:start("app:application", #{workers => 8}):
+//
+//	srv, err := hornbeam.Start(ctx, "app:application", hornbeam.Options{
+//		Bind:    []string{"127.0.0.1:8000"},
+//		Workers: 8,
+//		Timeout: 30 * time.Second,
+//	})
+//	...
+//	views, _ := srv.StateIncr("page_views", 0)
+//	fmt.Println(srv.Stats().Workers)
+//	srv.Stop(ctx)
+//
+// Go owns every client socket (HTTP/1.x, HTTP/2 over TLS and cleartext
+// h2c); Python worker processes run the app (package pool); requests and
+// responses cross over a framed socket (internal/wire); the shared state
+// lives here (package state) and Python reaches it as hornbeam.state_*.
+package hornbeam
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hornbeam-go/hornbeam/pool"
+	"github.com/hornbeam-go/hornbeam/python"
+	"github.com/hornbeam-go/hornbeam/state"
+	"github.com/hornbeam-go/hornbeam/wsgi"
+)
+
+// Version is hornbeam's version.
+const Version = "0.1.0"
+
+// Options configure a Server. The zero value of each field means its
+// documented default.
+type Options struct {
+	Bind                  []string       // "HOST:PORT" or "unix:/path"; default 127.0.0.1:8000
+	Listeners             []net.Listener // already open listeners, used besides Bind
+	Workers               int            // default 4
+	Threads               int            // default 1
+	Timeout               time.Duration  // per request; default 30s; negative = none
+	Keepalive             time.Duration  // idle keep-alive; default 2s
+	GracefulTimeout       time.Duration  // for Stop; default 30s
+	MaxRequests           int            // recycle after N requests; 0 = never
+	MaxRequestsJitter     int
+	PythonPath            []string // default ["."]
+	Python                string   // default "python3"
+	CertFile, KeyFile     string   // TLS; HTTP/2 through ALPN
+	AccessLog             io.Writer
+	ErrorLog              io.Writer     // default os.Stderr
+	MaxBodySize           int64         // default 1 GiB; negative = unlimited
+	ReadHeaderTimeout     time.Duration // default 10s
+	LimitRequestLine      int           // default 4094
+	LimitRequestFields    int           // default 100
+	LimitRequestFieldSize int           // default 8190
+	StatsBind             string        // serve /stats and /metrics there; "" = off
+	StateMaxBytes         int64         // 0 = unbounded
+	StateMaxValueBytes    int           // default 64 MiB
+	// Store replaces the built-in in-memory state store.
+	Store state.Store
+}
+
+func (o *Options) defaults() {
+	if len(o.Bind) == 0 && len(o.Listeners) == 0 {
+		o.Bind = []string{"127.0.0.1:8000"}
+	}
+	setDefault(&o.Workers, 4)
+	setDefault(&o.Threads, 1)
+	setDefault(&o.Timeout, 30*time.Second)
+	setDefault(&o.Keepalive, 2*time.Second)
+	setDefault(&o.GracefulTimeout, 30*time.Second)
+	setDefault(&o.ReadHeaderTimeout, 10*time.Second)
+	setDefault(&o.MaxBodySize, 1<<30)
+	setDefault(&o.LimitRequestLine, 4094)
+	setDefault(&o.LimitRequestFields, 100)
+	setDefault(&o.LimitRequestFieldSize, 8190)
+	setDefault(&o.Python, "python3")
+	if len(o.PythonPath) == 0 {
+		o.PythonPath = []string{"."}
+	}
+	if o.ErrorLog == nil {
+		o.ErrorLog = os.Stderr
+	}
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// Server is a running hornbeam server.
+type Server struct {
+	opts       Options
+	app        string
+	errorLog   *log.Logger
+	pool       *pool.Pool
+	store      state.Store
+	ownStore   *state.Memory
+	runtimeDir string
+	listeners  []net.Listener
+	http       *http.Server
+	statsSrv   *http.Server
+	statsLn    net.Listener
+	metrics    *metrics
+	serveErr   chan error
+	stopOnce   sync.Once
+	stopErr    error
+	done       chan struct{}
+}
+
+// Start imports app ("module:callable", callable defaulting to
+// "application") in the workers and starts serving. It returns once every
+// worker is ready; if the app cannot be imported the error carries the
+// Python traceback (*pool.StartError).
+func Start(ctx context.Context, app string, opts Options) (*Server, error) {
+	opts.defaults()
+	app, err := ParseAppSpec(app)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, app: app, errorLog: log.New(opts.ErrorLog, "", log.LstdFlags), metrics: newMetrics(), serveErr: make(chan error, 8), done: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			s.cleanup()
+		}
+	}()
+	if opts.Store != nil {
+		s.store = opts.Store
+	} else {
+		s.ownStore = state.NewMemory(state.Options{MaxBytes: opts.StateMaxBytes, MaxValueBytes: opts.StateMaxValueBytes})
+		s.store = s.ownStore
+	}
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	if s.runtimeDir, err = unpackRuntime(); err != nil {
+		return nil, err
+	}
+	s.pool, err = pool.New(pool.Config{
+		Python: opts.Python, App: app, Workers: opts.Workers, Threads: opts.Threads,
+		PythonPath: opts.PythonPath, MaxRequests: opts.MaxRequests, MaxRequestsJitter: opts.MaxRequestsJitter,
+		RuntimeDir: s.runtimeDir, ErrorLog: s.errorLog, StateCall: s.stateCall,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.pool.Start(ctx); err != nil {
+		return nil, err
+	}
+	timeout := opts.Timeout
+	if timeout < 0 {
+		timeout = 0
+	}
+	maxBody := opts.MaxBodySize
+	if maxBody < 0 {
+		maxBody = 0
+	}
+	h := &wsgi.Handler{
+		Pool: s.pool, Timeout: timeout, MaxBodySize: maxBody,
+		ErrorLog: s.errorLog, Observe: s.metrics.observe,
+	}
+	var handler http.Handler = &limits{opts: &s.opts, next: h}
+	if opts.AccessLog != nil {
+		handler = &accessLog{w: opts.AccessLog, next: handler}
+	}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	protos.SetUnencryptedHTTP2(true)
+	s.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		IdleTimeout:       opts.Keepalive,
+		MaxHeaderBytes:    opts.LimitRequestLine + opts.LimitRequestFields*(opts.LimitRequestFieldSize+2) + 4096,
+		ErrorLog:          log.New(&filteredLog{s.errorLog}, "", 0),
+		Protocols:         &protos,
+	}
+	if opts.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading --certfile/--keyfile: %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	}
+	if opts.StatsBind != "" {
+		if err := s.startStats(); err != nil {
+			return nil, err
+		}
+	}
+	for _, ln := range s.listeners {
+		go func(ln net.Listener) {
+			var err error
+			if s.http.TLSConfig != nil {
+				err = s.http.Serve(tls.NewListener(ln, s.http.TLSConfig))
+			} else {
+				err = s.http.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				s.serveErr <- err
+			}
+		}(ln)
+	}
+	ok = true
+	return s, nil
+}
+
+// ParseAppSpec checks "module:callable" and fills in the default callable
+// "application".
+func ParseAppSpec(spec string) (string, error) {
+	mod, name, found := strings.Cut(spec, ":")
+	if !found {
+		name = "application"
+	}
+	if !dottedName(mod) || !dottedName(name) {
+		return "", fmt.Errorf("bad app %q: want MODULE:CALLABLE, like myproject.wsgi:application", spec)
+	}
+	return mod + ":" + name, nil
+}
+
+func dottedName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, part := range strings.Split(s, ".") {
+		if part == "" || (part[0] >= '0' && part[0] <= '9') {
+			return false
+		}
+		for _, r := range part {
+			if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r > 127) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (s *Server) listen() error {
+	s.listeners = append(s.listeners, s.opts.Listeners...)
+	for _, b := range s.opts.Bind {
+		ln, err := Listen(b)
+		if err != nil {
+			return err
+		}
+		s.listeners = append(s.listeners, ln)
+	}
+	return nil
+}
+
+// Listen opens a listener for a bind address: "HOST:PORT", ":PORT" or
+// "unix:/path" (a stale socket file at path is replaced).
+func Listen(bind string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(bind, "unix:"); ok {
+		if fi, err := os.Stat(path); err == nil && fi.Mode()&fs.ModeSocket != 0 {
+			if c, err := net.Dial("unix", path); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("cannot bind %s: another server is listening there", bind)
+			}
+			os.Remove(path)
+		}
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("cannot bind %s: %w", bind, err)
+		}
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("cannot bind %s: the address is already in use (is another server running? choose another --bind)", bind)
+		}
+		return nil, fmt.Errorf("cannot bind %s: %w", bind, err)
+	}
+	return ln, nil
+}
+
+// unpackRuntime writes the embedded Python package to a fresh directory.
+func unpackRuntime() (string, error) {
+	dir, err := os.MkdirTemp("", "hornbeam-runtime-")
+	if err != nil {
+		return "", fmt.Errorf("unpacking the Python runtime: %w", err)
+	}
+	err = fs.WalkDir(python.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, path), 0o755)
+		}
+		b, err := python.FS.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, path), b, 0o644)
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("unpacking the Python runtime: %w", err)
+	}
+	return dir, nil
+}
+
+// Addrs returns the addresses the server listens on.
+func (s *Server) Addrs() []net.Addr {
+	out := make([]net.Addr, len(s.listeners))
+	for i, ln := range s.listeners {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// StatsAddr returns the stats endpoint's address, or nil.
+func (s *Server) StatsAddr() net.Addr {
+	if s.statsLn == nil {
+		return nil
+	}
+	return s.statsLn.Addr()
+}
+
+// Err delivers an error if a listener fails while serving.
+func (s *Server) Err() <-chan error { return s.serveErr }
+
+// Done is closed once the server has stopped.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Stop stops accepting connections, lets in-flight requests finish until
+// ctx ends (then cuts them), stops the workers and releases everything.
+// It is safe to call more than once.
+func (s *Server) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		err := s.http.Shutdown(ctx)
+		if err != nil {
+			s.http.Close()
+		}
+		if perr := s.pool.Stop(ctx); err == nil {
+			err = perr
+		}
+		s.cleanup()
+		s.stopErr = err
+		close(s.done)
+	})
+	return s.stopErr
+}
+
+func (s *Server) cleanup() {
+	if s.statsSrv != nil {
+		s.statsSrv.Close()
+	}
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	if s.pool != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		s.pool.Stop(ctx)
+		cancel()
+	}
+	if s.ownStore != nil {
+		s.ownStore.Close()
+	}
+	if s.runtimeDir != "" {
+		os.RemoveAll(s.runtimeDir)
+	}
+}
+
+// Pool returns the server's worker pool.
+func (s *Server) Pool() *pool.Pool { return s.pool }
+
+// filteredLog drops net/http's noise about clients that hang up.
+type filteredLog struct{ l *log.Logger }
+
+func (f *filteredLog) Write(b []byte) (int, error) {
+	msg := string(b)
+	if strings.Contains(msg, "TLS handshake error") && strings.Contains(msg, "EOF") {
+		return len(b), nil
+	}
+	f.l.Print(strings.TrimRight(msg, "\n"))
+	return len(b), nil
+}

@@ -1,0 +1,205 @@
+package hornbeam
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/hornbeam-go/hornbeam/pymarshal"
+	"github.com/hornbeam-go/hornbeam/state"
+)
+
+// The state operations a worker may call, as sent by
+// python/hornbeam/_state.py: a marshal tuple (op, args...). Keys arrive as
+// str or bytes; values as an int (a counter) or bytes (marshal data of any
+// other value). The reply is (True, result) or (False, error type, message).
+
+// stateCall answers one StateCall payload.
+func (s *Server) stateCall(payload []byte) []byte {
+	res, err := s.stateOp(payload)
+	var out []byte
+	if err != nil {
+		kind := "ValueError"
+		switch {
+		case errors.Is(err, state.ErrNotInteger), errors.Is(err, errBadArgs):
+			kind = "TypeError"
+		case errors.Is(err, state.ErrOverflow):
+			kind = "OverflowError"
+		}
+		out, _ = pymarshal.Marshal(pymarshal.Tuple{false, kind, err.Error()})
+		return out
+	}
+	out, err = pymarshal.Marshal(pymarshal.Tuple{true, res})
+	if err != nil {
+		out, _ = pymarshal.Marshal(pymarshal.Tuple{false, "RuntimeError", "hornbeam: cannot encode the state reply: " + err.Error()})
+	}
+	return out
+}
+
+var errBadArgs = errors.New("bad arguments")
+
+func stateKey(v any) (string, error) {
+	switch k := v.(type) {
+	case string:
+		return k, nil
+	case []byte:
+		return string(k), nil
+	}
+	return "", fmt.Errorf("%w: a key must be str or bytes on the wire, got %T", errBadArgs, v)
+}
+
+// pyValue is the wire form of a stored value: int for counters, bytes
+// (marshal data) for the rest.
+func pyValue(v state.Value) any {
+	if v.IsInt {
+		return v.Int
+	}
+	return v.Raw
+}
+
+func (s *Server) stateOp(payload []byte) (any, error) {
+	v, err := pymarshal.Unmarshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadArgs, err)
+	}
+	t, ok := v.(pymarshal.Tuple)
+	if !ok || len(t) == 0 {
+		return nil, fmt.Errorf("%w: a state call is a tuple (op, args...)", errBadArgs)
+	}
+	op, _ := t[0].(string)
+	args := t[1:]
+	argc := map[string]int{"get": 1, "get_multi": 1, "set": 3, "delete": 1, "incr": 2, "keys": 1, "stats": 0}
+	if n, known := argc[op]; !known || len(args) != n {
+		return nil, fmt.Errorf("%w: unknown state operation %q with %d arguments", errBadArgs, op, len(args))
+	}
+	st := s.store
+	switch op {
+	case "stats":
+		return s.statsForPython(), nil
+	case "keys":
+		prefix, _ := args[0].(string)
+		keys := st.Keys(prefix)
+		out := make(pymarshal.List, 0, len(keys))
+		for _, k := range keys {
+			if len(k) > 0 && k[0] == 0 {
+				if prefix != "" {
+					continue
+				}
+				out = append(out, []byte(k))
+			} else {
+				out = append(out, k)
+			}
+		}
+		return out, nil
+	case "get_multi":
+		list, ok := args[0].(pymarshal.List)
+		if !ok {
+			return nil, fmt.Errorf("%w: get_multi takes a list of keys", errBadArgs)
+		}
+		keys := make([]string, len(list))
+		for i, kv := range list {
+			if keys[i], err = stateKey(kv); err != nil {
+				return nil, err
+			}
+		}
+		vals, found := st.GetMulti(keys)
+		out := make(pymarshal.List, len(keys))
+		for i := range keys {
+			if found[i] {
+				out[i] = pyValue(vals[i])
+			}
+		}
+		return out, nil
+	}
+	key, err := stateKey(args[0])
+	if err != nil {
+		return nil, err
+	}
+	switch op {
+	case "get":
+		if v, ok := st.Get(key); ok {
+			return pyValue(v), nil
+		}
+		return nil, nil
+	case "delete":
+		return st.Delete(key), nil
+	case "incr":
+		d, ok := args[1].(int64)
+		if !ok {
+			return nil, fmt.Errorf("%w: the increment must be an int", errBadArgs)
+		}
+		n, err := st.Incr(key, d)
+		if err != nil {
+			return nil, fmt.Errorf("state_incr(%q): %w", key, err)
+		}
+		return n, nil
+	default: // set
+		var val state.Value
+		switch x := args[1].(type) {
+		case int64:
+			val = state.IntValue(x)
+		case []byte:
+			val = state.RawValue(x)
+		default:
+			return nil, fmt.Errorf("%w: a value must be int or marshal bytes on the wire, got %T", errBadArgs, x)
+		}
+		var ttl time.Duration
+		switch x := args[2].(type) {
+		case nil:
+		case float64:
+			if x <= 0 || math.IsNaN(x) {
+				ttl = time.Nanosecond // already expired
+			} else if x < math.MaxInt64/float64(time.Second) {
+				ttl = time.Duration(x * float64(time.Second))
+			}
+		default:
+			return nil, fmt.Errorf("%w: ttl must be a float or None", errBadArgs)
+		}
+		return nil, st.Set(key, val, ttl)
+	}
+}
+
+// StateGet returns the value stored under key, decoded: int64 for
+// counters, and for values set by Python the Go form package pymarshal
+// gives them (string, []byte, float64, pymarshal.List, pymarshal.Dict...).
+func (s *Server) StateGet(key string) (any, bool, error) {
+	v, ok := s.store.Get(key)
+	if !ok {
+		return nil, false, nil
+	}
+	if v.IsInt {
+		return v.Int, true, nil
+	}
+	d, err := pymarshal.Unmarshal(v.Raw)
+	if err != nil {
+		return nil, true, fmt.Errorf("state value of %q: %w", key, err)
+	}
+	return d, true, nil
+}
+
+// StateSet stores v under key for Python to read (ttl <= 0: no expiry).
+// Integers become counters; other values must be of a type pymarshal
+// encodes.
+func (s *Server) StateSet(key string, v any, ttl time.Duration) error {
+	switch n := v.(type) {
+	case int:
+		return s.store.Set(key, state.IntValue(int64(n)), ttl)
+	case int64:
+		return s.store.Set(key, state.IntValue(n), ttl)
+	}
+	b, err := pymarshal.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("state value for %q: %w", key, err)
+	}
+	return s.store.Set(key, state.RawValue(b), ttl)
+}
+
+// StateIncr adds delta to the counter under key (0 when absent), atomically
+// with every worker, and returns the new value.
+func (s *Server) StateIncr(key string, delta int64) (int64, error) {
+	return s.store.Incr(key, delta)
+}
+
+// State returns the server's store, for raw access.
+func (s *Server) State() state.Store { return s.store }

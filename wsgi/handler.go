@@ -1,0 +1,492 @@
+// Package wsgi turns HTTP requests into WSGI calls on a pool of Python
+// workers, and their responses back into HTTP.
+//
+// Handler is an http.Handler. It reads the whole request body first (in
+// memory up to SpoolThreshold, then into an unlinked temporary file handed to
+// the worker as a descriptor), so a client trickling its body never holds a
+// worker. The response is streamed as the worker produces it; a file from
+// wsgi.file_wrapper is sent by Go (sendfile on plain TCP).
+package wsgi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/hornbeam-go/hornbeam/internal/wire"
+	"github.com/hornbeam-go/hornbeam/pool"
+	"github.com/hornbeam-go/hornbeam/pymarshal"
+)
+
+// Handler serves HTTP requests with a pool of WSGI workers.
+type Handler struct {
+	Pool *pool.Pool
+	// Timeout bounds a request from arrival to its last byte from the worker:
+	// past it the client gets 504 (or a cut connection if the response had
+	// started) and the worker is killed and replaced. 0 = no limit.
+	Timeout time.Duration
+	// MaxBodySize is the largest request body accepted (413 beyond); 0 = no limit.
+	MaxBodySize int64
+	// SpoolThreshold is the largest body passed in memory; larger ones go
+	// through a temporary file in SpoolDir (default os.TempDir()).
+	SpoolThreshold int64
+	SpoolDir       string
+	ErrorLog       *log.Logger
+	// Observe, when set, is called once per request with the status sent
+	// (0 when the connection was cut) and the time taken.
+	Observe func(status int, d time.Duration)
+
+	encoders sync.Pool
+}
+
+// DefaultSpoolThreshold is the SpoolThreshold used when it is 0.
+const DefaultSpoolThreshold = 1 << 20
+
+func (h *Handler) logf(format string, args ...any) {
+	if h.ErrorLog != nil {
+		h.ErrorLog.Printf(format, args...)
+	}
+}
+
+// errorResponse sends a short plain-text error.
+func errorResponse(w http.ResponseWriter, code int, msg string) {
+	hd := w.Header()
+	for k := range hd {
+		delete(hd, k)
+	}
+	hd.Set("Content-Type", "text/plain; charset=utf-8")
+	hd.Set("Content-Length", strconv.Itoa(len(msg)+1))
+	w.WriteHeader(code)
+	io.WriteString(w, msg+"\n")
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	status := h.serve(w, r, start)
+	if h.Observe != nil {
+		h.Observe(status, time.Since(start))
+	}
+}
+
+// serve handles one request and returns the status sent (0: cut).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time) int {
+	ctx := r.Context()
+	if h.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, start.Add(h.Timeout))
+		defer cancel()
+	}
+	body, file, n, status := h.readBody(w, r)
+	if status != 0 {
+		return status
+	}
+	if file != nil {
+		defer file.Close()
+	}
+
+	e, _ := h.encoders.Get().(*pymarshal.Encoder)
+	if e == nil {
+		e = new(pymarshal.Encoder)
+	}
+	appendEnviron(e, r, body, n)
+	label := r.Method + " " + r.URL.Path
+	call, err := h.Pool.Do(ctx, e.Data(), file, label)
+	h.encoders.Put(e)
+	if err != nil {
+		switch {
+		case r.Context().Err() != nil:
+			return 0 // the client left while queued
+		case errors.Is(err, context.DeadlineExceeded):
+			errorResponse(w, http.StatusServiceUnavailable, "Service Unavailable: no worker was free within the timeout")
+			return http.StatusServiceUnavailable
+		case errors.Is(err, pool.ErrStopped):
+			errorResponse(w, http.StatusServiceUnavailable, "Service Unavailable: the server is shutting down")
+			return http.StatusServiceUnavailable
+		default:
+			h.logf("%s: %v", label, err)
+			errorResponse(w, http.StatusBadGateway, "Bad Gateway: the worker died")
+			return http.StatusBadGateway
+		}
+	}
+	rs := &response{h: h, w: w, r: r, call: call, label: label}
+	return rs.run(ctx)
+}
+
+// readBody reads the request body, in memory or spooled to a file. n is -1
+// when the request has no body. A non-zero status means an error was sent.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, file *os.File, n int64, status int) {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		if r.Header.Get("Content-Length") != "" {
+			return nil, nil, 0, 0
+		}
+		return nil, nil, -1, 0
+	}
+	if h.MaxBodySize > 0 && r.ContentLength > h.MaxBodySize {
+		errorResponse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large: the body may be at most %d bytes", h.MaxBodySize))
+		return nil, nil, 0, http.StatusRequestEntityTooLarge
+	}
+	src := io.Reader(r.Body)
+	if h.MaxBodySize > 0 {
+		src = http.MaxBytesReader(w, r.Body, h.MaxBodySize)
+	}
+	threshold := h.SpoolThreshold
+	if threshold <= 0 {
+		threshold = DefaultSpoolThreshold
+	}
+	size := threshold + 1
+	if r.ContentLength > 0 && r.ContentLength < size {
+		size = r.ContentLength
+	}
+	buf := make([]byte, size)
+	m, err := io.ReadFull(src, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		if r.ContentLength > 0 && int64(m) < r.ContentLength {
+			return nil, nil, 0, h.bodyError(w, err)
+		}
+		return buf[:m], nil, int64(m), 0
+	case err != nil:
+		return nil, nil, 0, h.bodyError(w, err)
+	case int64(m) <= threshold && (r.ContentLength == int64(m)):
+		return buf[:m], nil, int64(m), 0
+	}
+	if int64(m) <= threshold { // chunked body that filled the buffer exactly
+		var one [1]byte
+		if k, _ := io.ReadFull(src, one[:]); k == 0 {
+			return buf[:m], nil, int64(m), 0
+		}
+		buf = append(buf[:m], one[0])
+	}
+	f, err := os.CreateTemp(h.SpoolDir, "hornbeam-body-*")
+	if err != nil {
+		h.logf("cannot spool a request body: %v", err)
+		errorResponse(w, http.StatusInternalServerError, "Internal Server Error: cannot store the request body")
+		return nil, nil, 0, http.StatusInternalServerError
+	}
+	os.Remove(f.Name()) // unlinked: gone when the last descriptor closes
+	total, err := f.Write(buf)
+	if err == nil {
+		var k int64
+		k, err = io.Copy(f, src)
+		total += int(k)
+	}
+	if err == nil && r.ContentLength > 0 && int64(total) != r.ContentLength {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, 0, h.bodyError(w, err)
+	}
+	return nil, f, int64(total), 0
+}
+
+func (h *Handler) bodyError(w http.ResponseWriter, err error) int {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		errorResponse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large: the body may be at most %d bytes", mbe.Limit))
+		return http.StatusRequestEntityTooLarge
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return 0 // the client went away mid-body: nobody to answer
+	}
+	if strings.Contains(err.Error(), "chunk") || strings.Contains(err.Error(), "malformed") {
+		errorResponse(w, http.StatusBadRequest, "Bad Request: malformed body: "+err.Error())
+		return http.StatusBadRequest
+	}
+	if os.IsTimeout(err) {
+		errorResponse(w, http.StatusRequestTimeout, "Request Timeout: the body did not arrive in time")
+		return http.StatusRequestTimeout
+	}
+	h.logf("reading a request body: %v", err)
+	return 0
+}
+
+// response relays one call's frames to the client.
+type response struct {
+	h       *Handler
+	w       http.ResponseWriter
+	r       *http.Request
+	call    *pool.Call
+	label   string
+	status  int  // sent status, 0 before Start
+	started bool // headers written
+}
+
+// abort cuts the connection: the client must not take a truncated body for
+// a whole one.
+func abort() { panic(http.ErrAbortHandler) }
+
+func (rs *response) run(ctx context.Context) int {
+	frames := rs.call.Frames()
+	for {
+		var f wire.Frame
+		var ok bool
+		select {
+		case f, ok = <-frames:
+		case <-ctx.Done():
+			return rs.interrupted(ctx)
+		}
+		if !ok {
+			rs.call.Close(false)
+			rs.h.logf("%s: worker %d died while handling it", rs.label, rs.call.WorkerPID())
+			return rs.fail(http.StatusBadGateway, "Bad Gateway: the worker died while handling the request")
+		}
+		switch f.Type {
+		case wire.Hints:
+			rs.hints(f.Payload)
+		case wire.Start:
+			if !rs.start(f.Payload) {
+				rs.call.Close(true) // the worker goes on; its frames are dropped
+				return rs.fail(http.StatusInternalServerError, "Internal Server Error")
+			}
+		case wire.Body:
+			rs.w.Write(f.Payload)
+			if len(frames) == 0 {
+				http.NewResponseController(rs.w).Flush()
+			}
+		case wire.File:
+			rs.sendFile(f)
+		case wire.End:
+			rs.call.Close(true)
+			if !rs.started {
+				return rs.fail(http.StatusInternalServerError, "Internal Server Error")
+			}
+			return rs.status
+		case wire.Error:
+			rs.call.Close(true)
+			msg, _ := pymarshal.Unmarshal(f.Payload)
+			if !rs.started {
+				rs.h.logf("%s: %v (500)", rs.label, msg)
+				return rs.fail(http.StatusInternalServerError, "Internal Server Error")
+			}
+			rs.h.logf("%s: %v after the response started; closing the connection", rs.label, msg)
+			abort()
+		default:
+			rs.h.logf("%s: unexpected %s frame from worker %d", rs.label, wire.TypeName(f.Type), rs.call.WorkerPID())
+		}
+	}
+}
+
+// interrupted handles the request's context ending: the timeout or the
+// client leaving.
+func (rs *response) interrupted(ctx context.Context) int {
+	if rs.r.Context().Err() != nil {
+		// The client left. The worker may still be busy with the request:
+		// keep its capacity taken until it finishes, bounded by the timeout.
+		go rs.drain(ctx)
+		return 0
+	}
+	elapsed := time.Since(rs.call.Started()).Round(time.Millisecond)
+	rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s timed out after %s (--timeout %s)", rs.label, elapsed, rs.h.Timeout))
+	rs.call.Close(false)
+	return rs.fail(http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
+}
+
+func (rs *response) drain(ctx context.Context) {
+	for {
+		select {
+		case f, ok := <-rs.call.Frames():
+			if f.FD != nil {
+				f.FD.Close()
+			}
+			if !ok || f.Type == wire.End || f.Type == wire.Error {
+				rs.call.Close(ok)
+				return
+			}
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s timed out after its client left (--timeout %s)", rs.label, rs.h.Timeout))
+			}
+			rs.call.Close(false)
+			return
+		}
+	}
+}
+
+// fail sends an error status, or cuts the connection if the response has
+// already started.
+func (rs *response) fail(code int, msg string) int {
+	if rs.started {
+		abort()
+	}
+	errorResponse(rs.w, code, msg)
+	return code
+}
+
+// hopHeaders are connection-specific: the server, not the app, sets them.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
+	"Transfer-Encoding": true, "Upgrade": true, "Te": true, "Trailer": true,
+}
+
+// decodeHeaders reads a marshal list of (name, value) str pairs.
+func decodeHeaders(v any) ([][2]string, error) {
+	var items []any
+	switch l := v.(type) {
+	case pymarshal.List:
+		items = l
+	case pymarshal.Tuple:
+		items = l
+	default:
+		return nil, fmt.Errorf("headers are a %T, not a list", v)
+	}
+	out := make([][2]string, 0, len(items))
+	for _, it := range items {
+		t, ok := it.(pymarshal.Tuple)
+		if !ok || len(t) != 2 {
+			return nil, fmt.Errorf("header %v is not a (name, value) pair", it)
+		}
+		name, ok1 := t[0].(string)
+		value, ok2 := t[1].(string)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("header %v is not a pair of str", it)
+		}
+		value, ok = latin1Bytes(value)
+		if !ok {
+			return nil, fmt.Errorf("header %s value %q is not latin-1", name, t[1])
+		}
+		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
+			return nil, fmt.Errorf("invalid header %q: %q", name, value)
+		}
+		out = append(out, [2]string{name, value})
+	}
+	return out, nil
+}
+
+// latin1Bytes turns a str of code points below 256 into the bytes they
+// stand for (PEP 3333 native strings).
+func latin1Bytes(s string) (string, bool) {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s, true
+	}
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r > 0xFF {
+			return "", false
+		}
+		b = append(b, byte(r))
+	}
+	return string(b), true
+}
+
+func (rs *response) hints(payload []byte) {
+	if rs.started {
+		return
+	}
+	v, err := pymarshal.Unmarshal(payload)
+	var hs [][2]string
+	if err == nil {
+		hs, err = decodeHeaders(v)
+	}
+	if err != nil {
+		rs.h.logf("%s: bad early hints: %v", rs.label, err)
+		return
+	}
+	hd := rs.w.Header()
+	for _, kv := range hs {
+		hd.Add(kv[0], kv[1])
+	}
+	rs.w.WriteHeader(http.StatusEarlyHints)
+	for _, kv := range hs {
+		hd.Del(kv[0])
+	}
+}
+
+// start applies the app's status and headers and writes them.
+func (rs *response) start(payload []byte) bool {
+	v, err := pymarshal.Unmarshal(payload)
+	t, ok := v.(pymarshal.Tuple)
+	if err != nil || !ok || len(t) != 2 {
+		rs.h.logf("%s: malformed Start frame from worker %d", rs.label, rs.call.WorkerPID())
+		return false
+	}
+	statusLine, _ := t[0].(string)
+	code, err := parseStatus(statusLine)
+	if err != nil {
+		rs.h.logf("%s: the app sent an invalid status %q: %v (500)", rs.label, statusLine, err)
+		return false
+	}
+	hs, err := decodeHeaders(t[1])
+	if err != nil {
+		rs.h.logf("%s: the app sent invalid headers: %v (500)", rs.label, err)
+		return false
+	}
+	hd := rs.w.Header()
+	for _, kv := range hs {
+		name := http.CanonicalHeaderKey(kv[0])
+		if hopHeaders[name] {
+			if name == "Connection" && strings.EqualFold(kv[1], "close") && rs.r.ProtoMajor == 1 {
+				hd.Set("Connection", "close")
+			}
+			continue
+		}
+		hd[name] = append(hd[name], kv[1])
+	}
+	rs.status = code
+	rs.started = true
+	rs.w.WriteHeader(code)
+	return true
+}
+
+func parseStatus(s string) (int, error) {
+	if len(s) < 3 || (len(s) > 3 && s[3] != ' ') {
+		return 0, errors.New("want \"NNN Reason\"")
+	}
+	code, err := strconv.Atoi(s[:3])
+	if err != nil || code < 200 || code > 999 {
+		return 0, errors.New("the code must be a number from 200 to 999")
+	}
+	if strings.ContainsAny(s, "\r\n\x00") {
+		return 0, errors.New("control characters in the status")
+	}
+	return code, nil
+}
+
+// sendFile sends the file of a File frame: offset and length in the payload.
+func (rs *response) sendFile(f wire.Frame) {
+	file := f.FD
+	defer file.Close()
+	v, err := pymarshal.Unmarshal(f.Payload)
+	t, ok := v.(pymarshal.Tuple)
+	if err != nil || !ok || len(t) != 2 {
+		rs.h.logf("%s: malformed File frame", rs.label)
+		abort()
+	}
+	offset, _ := t[0].(int64)
+	length, _ := t[1].(int64)
+	if length < 0 {
+		st, err := file.Stat()
+		if err != nil {
+			rs.h.logf("%s: stat of the file to send: %v", rs.label, err)
+			abort()
+		}
+		length = max(st.Size()-offset, 0)
+	}
+	if _, err := file.Seek(offset, io.SeekStart); err != nil {
+		rs.h.logf("%s: seek in the file to send: %v", rs.label, err)
+		abort()
+	}
+	if _, err := io.Copy(rs.w, io.LimitReader(file, length)); err != nil {
+		abort()
+	}
+}
