@@ -143,12 +143,7 @@ func (e *Encoder) Str(s string) {
 // ASCII strings are written as 'z' (below 256 bytes) or 'a'; others as 'u'
 // holding the UTF-8 encoding of the code points.
 func (e *Encoder) Latin1Str(b string) {
-	high := 0
-	for i := 0; i < len(b); i++ {
-		if b[i] >= 0x80 {
-			high++
-		}
-	}
+	high := countHigh(b)
 	if high == 0 {
 		e.ascii(b)
 		return
@@ -516,13 +511,33 @@ func appendTupleHeader(b []byte, n int) []byte {
 	return appendSize(append(b, typeTuple), n)
 }
 
+const highBits = 0x8080808080808080
+
 func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if binary.LittleEndian.Uint64([]byte(s[i:i+8]))&highBits != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return false
 		}
 	}
 	return true
+}
+
+// countHigh returns the number of bytes >= 0x80 in s.
+func countHigh(s string) int {
+	n, i := 0, 0
+	for ; i+8 <= len(s); i += 8 {
+		n += bits.OnesCount64(binary.LittleEndian.Uint64([]byte(s[i:i+8])) & highBits)
+	}
+	for ; i < len(s); i++ {
+		n += int(s[i] >> 7)
+	}
+	return n
 }
 
 // isSurrogate reports whether s starts with the 3-byte encoding of a lone

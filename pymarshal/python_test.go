@@ -182,6 +182,11 @@ func goCases(t *testing.T) []goCase {
 		cases = append(cases, goCase{name: "valid input " + c.name, data: []byte(c.in), probe: true, pyAccepts: true})
 	}
 	for _, c := range decodeErrorCases {
+		if c.name == "huge list" {
+			// CPython allocates the 2^31-element list before reading
+			// elements, then spends seconds freeing it.
+			continue
+		}
 		cases = append(cases, goCase{name: "invalid input " + c.name, data: []byte(c.in), probe: true, pyAccepts: c.pyAccepts})
 	}
 	return cases
@@ -252,7 +257,7 @@ func TestPython(t *testing.T) {
 			switch {
 			case c.probe:
 				if r.Accepts == nil || *r.Accepts != c.pyAccepts {
-					t.Errorf("%s: marshal.loads(%q) accepts: %v, want %v", r.Name, c.data, *r.Accepts, c.pyAccepts)
+					t.Errorf("%s: marshal.loads(%q): accepted %v, want %v", r.Name, c.data, r.Accepts != nil && *r.Accepts, c.pyAccepts)
 				}
 			case r.Error != "":
 				t.Errorf("%s: Python failed to load %x: %s", r.Name, c.data, r.Error)

@@ -1,0 +1,130 @@
+package hornbeam_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hornbeam-go/hornbeam"
+)
+
+// python is the interpreter tests run apps with: Debian's, which sees the
+// python3-* packages (a pyenv python3 on PATH does not).
+const python = "/usr/bin/python3"
+
+// syncBuffer is an io.Writer safe for the server's concurrent logging.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// testServer is a running server on a loopback port.
+type testServer struct {
+	*hornbeam.Server
+	URL string
+	Log *syncBuffer
+}
+
+// appsDir is testdata/apps, holding the test applications.
+func appsDir(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "testdata", "apps")
+}
+
+// start runs app from testdata/apps with opts (Bind, Python and the
+// pythonpath filled in when empty) and stops it when the test ends.
+func start(t *testing.T, app string, opts hornbeam.Options) *testServer {
+	t.Helper()
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("Debian's /usr/bin/python3 is not installed")
+	}
+	logs := &syncBuffer{}
+	if opts.ErrorLog == nil {
+		opts.ErrorLog = logs
+	}
+	if len(opts.Bind) == 0 && len(opts.Listeners) == 0 {
+		opts.Bind = []string{"127.0.0.1:0"}
+	}
+	if opts.Python == "" {
+		opts.Python = python
+	}
+	if len(opts.PythonPath) == 0 {
+		opts.PythonPath = []string{appsDir(t)}
+	}
+	if opts.Workers == 0 {
+		opts.Workers = 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := hornbeam.Start(ctx, app, opts)
+	if err != nil {
+		t.Fatalf("starting %s: %v\nlog:\n%s", app, err, logs.String())
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Stop(ctx)
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	scheme := "http"
+	if opts.CertFile != "" {
+		scheme = "https"
+	}
+	return &testServer{Server: srv, URL: scheme + "://" + srv.Addrs()[0].String(), Log: logs}
+}
+
+// get fetches url and returns the status and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading body: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func contains(t *testing.T, haystack, needle, what string) {
+	t.Helper()
+	if !strings.Contains(haystack, needle) {
+		t.Errorf("%s: want it to contain %q; got:\n%s", what, needle, haystack)
+	}
+}
