@@ -162,7 +162,11 @@ func (d *decoder) scalar(off int, code byte) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, ok := parsePyFloat(string(b))
+		text := string(b)
+		if i := strings.IndexByte(text, 0); i >= 0 {
+			text = text[:i] // CPython parses the text as a C string
+		}
+		f, ok := parsePyFloat(text)
 		if !ok {
 			return nil, d.fail(off, code, ErrInvalidData, "invalid float text %q", b)
 		}

@@ -110,8 +110,8 @@ func (e *Encoder) Bytes(b []byte) {
 // Str writes a Python str holding the text of s, which should be UTF-8.
 //
 // Str never writes data that Python rejects: each byte of s that is not part
-// of a valid UTF-8 sequence is written as U+FFFD (the replacement character),
-// as strings.ToValidUTF8 would do with "\uFFFD" but per byte. The 3-byte
+// of a valid UTF-8 sequence is written as U+FFFD, the replacement character
+// (Str("a\xffb") gives Python 'a\ufffdb'). The 3-byte
 // encodings of lone surrogates (U+D800..U+DFFF), which Unmarshal produces for
 // Python strings containing them, are kept. Use Value (or Marshal) to get an
 // error instead of a replacement, and Latin1Str for byte strings that are not

@@ -128,3 +128,12 @@ func BenchmarkUnmarshalEnviron(b *testing.B) {
 		}
 	}
 }
+
+func TestAppendMarshalAllocs(t *testing.T) {
+	v := Dict{{"a", List{int64(1), "x", 2.5, Tuple{nil, true}}}, {"b", []byte("zz")}, {"c", pow2(100)}}
+	buf := make([]byte, 0, 1024)
+	allocs := testing.AllocsPerRun(100, func() { buf, _ = AppendMarshal(buf[:0], v) })
+	if allocs != 0 {
+		t.Errorf("%v allocations, want 0", allocs)
+	}
+}

@@ -65,6 +65,25 @@
 //
 // Code objects, complex numbers, Ellipsis and StopIteration are not supported:
 // Unmarshal fails with ErrUnsupportedCode for them.
+//
+// # Differences from marshal.loads
+//
+// Unmarshal accepts what CPython's marshal.loads accepts for the supported
+// types (the tests check this against the real interpreter), with these
+// deliberate exceptions, where it fails instead:
+//
+//   - bytes after the value (marshal.loads ignores them): ErrTrailingData;
+//   - a NULL ('0') in place of a dict value (marshal.loads silently ends the
+//     dict there): ErrInvalidData;
+//   - self-referencing structures: ErrCycle;
+//   - more than MaxDepth nested containers (CPython allows about 2000 nested
+//     objects): ErrTooDeep;
+//   - references expanding beyond MaxRefExpansion: ErrTooLarge.
+//
+// Like CPython, it reads the bytes of the ASCII string types ('a', 'A', 'z',
+// 'Z') as Latin-1 without checking that they are ASCII, accepts the obsolete
+// 64-bit integer type 'I', and rejects long integers with out-of-range or
+// unnormalized digits.
 package pymarshal
 
 import "math"
@@ -94,9 +113,11 @@ type Item struct {
 	Key, Value any
 }
 
-// Get returns the value of the first item whose key equals key (compared with
-// ==, so key should be a comparable Go value such as a string or int64) and
-// whether such an item exists. It is a linear search.
+// Get returns the value of the first item whose key equals key and whether
+// such an item exists. Keys are compared with Go's ==, so look up decoded
+// values with their decoded Go type (a Python int key 1 is int64(1), not 1);
+// *big.Int keys compare by pointer and slice keys (Tuple, []byte) never
+// match. It is a linear search.
 func (d Dict) Get(key any) (any, bool) {
 	for _, it := range d {
 		if keyEqual(it.Key, key) {

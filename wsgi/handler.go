@@ -273,6 +273,7 @@ func (rs *response) run(ctx context.Context) int {
 				return rs.fail(http.StatusInternalServerError, "Internal Server Error")
 			}
 			rs.h.logf("%s: %v after the response started; closing the connection", rs.label, msg)
+			http.NewResponseController(rs.w).Flush() // what the app sent, then the cut
 			abort()
 		default:
 			rs.h.logf("%s: unexpected %s frame from worker %d", rs.label, wire.TypeName(f.Type), rs.call.WorkerPID())
