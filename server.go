@@ -58,6 +58,7 @@ type Options struct {
 	MaxRequests           int            // recycle after N requests; 0 = never
 	MaxRequestsJitter     int
 	PythonPath            []string // default ["."]
+	Preload               bool     // import the app once in a zygote that forks the workers
 	Python                string   // default "python3"
 	CertFile, KeyFile     string   // TLS; HTTP/2 through ALPN
 	AccessLog             io.Writer
@@ -156,7 +157,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	s.pool, err = pool.New(pool.Config{
 		Python: opts.Python, App: app, Workers: opts.Workers, Threads: opts.Threads,
 		PythonPath: opts.PythonPath, MaxRequests: opts.MaxRequests, MaxRequestsJitter: opts.MaxRequestsJitter,
-		RuntimeDir: s.runtimeDir, ErrorLog: s.errorLog, StateCall: s.stateCall,
+		RuntimeDir: s.runtimeDir, ErrorLog: s.errorLog, StateCall: s.stateCall, Preload: opts.Preload,
 	})
 	if err != nil {
 		return nil, err

@@ -42,7 +42,9 @@ func rawRequest(t *testing.T, addr, req string) string {
 	return string(b)
 }
 
-func hostOf(s *testServer) string { return strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://") }
+func hostOf(s *testServer) string {
+	return strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://")
+}
 
 func echoEnviron(t *testing.T, resp *http.Response) map[string]any {
 	t.Helper()
@@ -300,10 +302,11 @@ func TestCloseCalledOnList(t *testing.T) {
 	if code != 200 || body != "listed" {
 		t.Fatalf("%d %q", code, body)
 	}
-	v, _, _ := s.StateGet("closed:l1")
-	if v != int64(1) {
-		t.Errorf("close() was not called on a list subclass result: %v", v)
-	}
+	// close() runs once the response is sent.
+	waitFor(t, 3*time.Second, "close() of a list subclass result", func() bool {
+		v, _, _ := s.StateGet("closed:l1")
+		return v == int64(1)
+	})
 }
 
 func TestWriteCallable(t *testing.T) {
@@ -686,4 +689,19 @@ func TestStopFinishesInFlight(t *testing.T) {
 	if got := <-done; got != "200 slept" {
 		t.Errorf("in-flight request during Stop: %s", got)
 	}
+}
+
+func TestCrashLogged(t *testing.T) {
+	s := start(t, "core", hornbeam.Options{Workers: 1})
+	_, pid := get(t, s.URL+"/pid")
+	if code, _ := get(t, s.URL+"/segv"); code != 502 {
+		t.Errorf("a segfaulting worker gave %d, want 502", code)
+	}
+	waitFor(t, 10*time.Second, "the crash to be logged", func() bool {
+		return strings.Contains(s.Log.String(), "worker "+pid+" (slot 1) was killed by signal 11 (SIGSEGV")
+	})
+	log := s.Log.String()
+	contains(t, log, "it held: GET /segv", "the request the worker held")
+	contains(t, log, "Fatal Python error: Segmentation fault", "faulthandler's report")
+	contains(t, log, `core.py", line`, "the Python traceback of the crash")
 }

@@ -7,21 +7,22 @@ import (
 )
 
 // Call is one request held by a worker. Read its response frames from
-// Frames until it is closed (the worker died: the error is ErrWorkerDied)
-// or an End or Error frame arrives; then call Close.
+// Frames until it is closed (the worker died) or an End or Error frame
+// arrives; then call Close.
 type Call struct {
 	w      *worker
 	id     uint32
-	frames chan wire.Frame
+	frames chan []wire.Frame
 	done   chan struct{}
 	label  string
 	start  time.Time
 	closed bool
 }
 
-// Frames delivers the worker's frames for this request: Start, Body, File,
-// Hints, End, Error. It is closed if the worker dies first.
-func (c *Call) Frames() <-chan wire.Frame { return c.frames }
+// Frames delivers the worker's frames for this request, in batches of
+// those that arrived together: Start, Body, File, Hints, End, Error. It is
+// closed if the worker dies first.
+func (c *Call) Frames() <-chan []wire.Frame { return c.frames }
 
 // WorkerPID is the pid of the worker holding the call.
 func (c *Call) WorkerPID() int { return c.w.pid }

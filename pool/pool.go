@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	Env               []string      // environment of the workers; nil = this process's
 	ErrorLog          *log.Logger   // worker output and supervision messages
 	StartTimeout      time.Duration // how long a worker may take to import the app; 0 = 60s
+	// Preload imports the app once, in a zygote process that forks the
+	// workers: they share its memory copy-on-write and start fast.
+	Preload bool
 	// StateCall answers a worker's StateCall payload with a StateReply
 	// payload. Nil answers every call with an error.
 	StateCall func(payload []byte) []byte
@@ -64,7 +68,12 @@ type Pool struct {
 	slots    []slotInfo
 	stopping bool
 	started  bool
-	wg       sync.WaitGroup // one per live process
+	wg       sync.WaitGroup // one per live worker process
+	forked   map[int]*worker // (mu) workers forked by the zygote, by pid
+
+	zmu    sync.Mutex // serialises starting the zygote
+	zygote *worker    // (mu) with Preload: the process that forks workers
+	zwg    sync.WaitGroup
 }
 
 type slotInfo struct {
@@ -92,7 +101,7 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("python interpreter %q not found: install Python 3 or pass --python /usr/bin/python3 (or --venv DIR)", cfg.Python)
 	}
 	cfg.Python = path
-	return &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers)}, nil
+	return &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers), forked: map[int]*worker{}}, nil
 }
 
 // Config returns the configuration the pool runs with.
@@ -125,6 +134,12 @@ func (e *StartError) Error() string {
 func (p *Pool) Start(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
+	if p.cfg.Preload {
+		if _, err := p.zygoteProcess(); err != nil {
+			p.Stop(context.Background())
+			return err
+		}
+	}
 	type result struct {
 		w   *worker
 		err error
@@ -191,7 +206,7 @@ func (p *Pool) spawn(ctx context.Context, slot int) (*worker, error) {
 
 // capacity is how many requests one worker holds: Threads running plus one
 // queued behind them.
-func (p *Pool) capacity() int { return p.cfg.Threads + 1 }
+func (p *Pool) capacity() int { return p.cfg.Threads + 8 }
 
 func (p *Pool) pickLocked() *worker {
 	var best *worker
@@ -397,18 +412,91 @@ func (p *Pool) Stop(ctx context.Context) error {
 	p.mu.Unlock()
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
+		p.mu.Lock()
+		for _, w := range p.workers {
+			w.kill()
+		}
+		for _, w := range p.forked {
+			w.kill()
+		}
+		p.mu.Unlock()
+		<-done
+		err = ctx.Err()
+	}
+	// The zygote goes last: it reports its workers' exits.
+	p.mu.Lock()
+	z := p.zygote
+	p.mu.Unlock()
+	if z != nil {
+		z.shutdown()
+		select {
+		case <-z.exited:
+		case <-time.After(5 * time.Second):
+			z.kill()
+		}
+	}
+	p.zwg.Wait()
+	return err
+}
+
+// zygoteProcess returns the running zygote, starting one if there is none.
+func (p *Pool) zygoteProcess() (*worker, error) {
+	p.zmu.Lock()
+	defer p.zmu.Unlock()
+	p.mu.Lock()
+	z, stopping := p.zygote, p.stopping
+	p.mu.Unlock()
+	if stopping {
+		return nil, ErrStopped
+	}
+	if z != nil {
+		select {
+		case <-z.exited:
+		default:
+			return z, nil
+		}
+	}
+	z, err := startProcess(p, -1, zygoteBootstrap)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-z.ready:
+	case <-z.exited:
+		return nil, &StartError{App: p.cfg.App, Status: "(zygote) " + z.exitStatus, Output: z.startOutput()}
+	case <-time.After(p.cfg.StartTimeout):
+		z.kill()
+		return nil, fmt.Errorf("the zygote did not import %q within %s", p.cfg.App, p.cfg.StartTimeout)
 	}
 	p.mu.Lock()
-	for _, w := range p.workers {
-		w.kill()
-	}
+	p.zygote = z
 	p.mu.Unlock()
-	<-done
-	return ctx.Err()
+	return z, nil
+}
+
+func (p *Pool) zygoteExited(z *worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.zygote == z {
+		p.zygote = nil
+		if !p.stopping {
+			p.cfg.ErrorLog.Printf("the zygote %d %s; a new one is started for the next worker", z.pid, z.exitStatus)
+		}
+	}
+}
+
+// childExited takes a ChildExit report from the zygote.
+func (p *Pool) childExited(pid int, ws syscall.WaitStatus) {
+	p.mu.Lock()
+	w := p.forked[pid]
+	p.mu.Unlock()
+	if w != nil {
+		go w.finish(describeExit(ws))
+	}
 }
 
 // Kill kills the worker holding c at once (after asking it to print the

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hornbeam-go/hornbeam/internal/wire"
+	"github.com/hornbeam-go/hornbeam/pymarshal"
 )
 
 type workerState int
@@ -30,8 +32,11 @@ func (s workerState) String() string {
 	return [...]string{"starting", "ready", "draining", "dead"}[s]
 }
 
-// bootstrap is the Python the worker runs; see python/hornbeam/_worker.py.
-const bootstrap = "from hornbeam._worker import main; main()"
+// The Python a worker and the zygote run; see python/hornbeam/_worker.py.
+const (
+	bootstrap       = "from hornbeam._worker import main; main()"
+	zygoteBootstrap = "from hornbeam._worker import zygote; zygote()"
+)
 
 // exitImportFailed is the worker's exit status when the app does not import.
 const exitImportFailed = 3
@@ -42,7 +47,6 @@ type worker struct {
 	p         *Pool
 	slot      int
 	pid       int
-	cmd       *exec.Cmd
 	conn      *wire.Conn
 	startedAt time.Time
 	limit     int // requests before recycling, 0 = no limit
@@ -53,37 +57,63 @@ type worker struct {
 	served     uint64      // (p.mu)
 	killReason string      // (p.mu)
 
-	mu     sync.Mutex // guards calls and nextID
+	mu     sync.Mutex // guards calls, nextID and forks
 	calls  map[uint32]*Call
 	nextID uint32
+	forks  map[uint32]chan int // zygote only: Fork frames awaiting Forked
+	lost   []string            // labels of the requests held when the connection ended
 
 	ready      chan struct{} // closed on the Ready frame
 	exited     chan struct{} // closed once the process has been waited for
 	exitStatus string        // set before exited is closed
 	out        *tail         // the end of the worker's output, for start-up errors
+	logged     chan struct{} // closed once all its output is logged
+	readDone   chan struct{} // closed when readLoop has returned
 	killOnce   sync.Once
 	shutOnce   sync.Once
+	finishOnce sync.Once
 }
 
+// startWorker starts a worker for slot: forked by the zygote with
+// --preload, otherwise a new interpreter.
 func startWorker(p *Pool, slot int) (*worker, error) {
+	if p.cfg.Preload {
+		return p.forkWorker(slot)
+	}
+	return startProcess(p, slot, bootstrap)
+}
+
+// socketPair returns a connected pair: the server's end and the child's.
+func socketPair() (*net.UnixConn, *os.File, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("worker socket: %w", err)
+		return nil, nil, fmt.Errorf("worker socket: %w", err)
 	}
 	parent := os.NewFile(uintptr(fds[0]), "hornbeam-worker")
 	child := os.NewFile(uintptr(fds[1]), "hornbeam-worker-child")
-	defer child.Close()
 	fc, err := net.FileConn(parent)
 	parent.Close()
 	if err != nil {
-		return nil, fmt.Errorf("worker socket: %w", err)
+		child.Close()
+		return nil, nil, fmt.Errorf("worker socket: %w", err)
 	}
+	return fc.(*net.UnixConn), child, nil
+}
+
+// startProcess runs a new interpreter with the given bootstrap code: a
+// worker (slot >= 0) or the zygote (slot -1).
+func startProcess(p *Pool, slot int, code string) (*worker, error) {
+	uc, child, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
+	defer child.Close()
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		fc.Close()
+		uc.Close()
 		return nil, fmt.Errorf("worker output pipe: %w", err)
 	}
-	args := []string{"-c", bootstrap, "3", strconv.Itoa(p.cfg.Threads), p.cfg.App}
+	args := []string{"-c", code, "3", strconv.Itoa(p.cfg.Threads), p.cfg.App}
 	args = append(args, p.cfg.PythonPath...)
 	cmd := exec.Command(p.cfg.Python, args...)
 	env := p.cfg.Env
@@ -92,8 +122,8 @@ func startWorker(p *Pool, slot int) (*worker, error) {
 	}
 	pyPath := p.cfg.RuntimeDir
 	for _, kv := range env {
-		if len(kv) > 11 && kv[:11] == "PYTHONPATH=" && kv[11:] != "" {
-			pyPath += string(filepath.ListSeparator) + kv[11:]
+		if v, ok := strings.CutPrefix(kv, "PYTHONPATH="); ok && v != "" {
+			pyPath += string(filepath.ListSeparator) + v
 		}
 	}
 	cmd.Env = append(append([]string(nil), env...), "PYTHONPATH="+pyPath, "PYTHONUNBUFFERED=1")
@@ -101,37 +131,132 @@ func startWorker(p *Pool, slot int) (*worker, error) {
 	cmd.Stdout, cmd.Stderr = outW, outW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the server only
 	if err := cmd.Start(); err != nil {
-		fc.Close()
+		uc.Close()
 		outR.Close()
 		outW.Close()
 		return nil, fmt.Errorf("starting %s: %w", p.cfg.Python, err)
 	}
 	outW.Close()
+	w := newWorker(p, slot, cmd.Process.Pid, uc, outR)
+	go func() {
+		err := cmd.Wait()
+		status := fmt.Sprintf("could not be waited for: %v", err)
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
+			status = describeExit(ws)
+		}
+		w.finish(status)
+	}()
+	return w, nil
+}
+
+// forkWorker asks the zygote for a new worker.
+func (p *Pool) forkWorker(slot int) (*worker, error) {
+	z, err := p.zygoteProcess()
+	if err != nil {
+		return nil, err
+	}
+	uc, child, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
+	defer child.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("worker output pipe: %w", err)
+	}
+	pid, err := z.fork(child, outW)
+	outW.Close()
+	if err != nil {
+		uc.Close()
+		outR.Close()
+		return nil, err
+	}
+	return newWorker(p, slot, pid, uc, outR), nil
+}
+
+// fork sends a Fork frame to the zygote w and waits for the new pid.
+func (w *worker) fork(sock, out *os.File) (int, error) {
+	ch := make(chan int, 1)
+	w.mu.Lock()
+	w.nextID++
+	id := w.nextID
+	if w.forks == nil {
+		w.forks = map[uint32]chan int{}
+	}
+	w.forks[id] = ch
+	w.mu.Unlock()
+	if err := w.conn.WriteFrame(wire.Fork, id, nil, sock, out); err != nil {
+		return 0, fmt.Errorf("asking the zygote to fork: %w", err)
+	}
+	select {
+	case pid := <-ch:
+		return pid, nil
+	case <-w.exited:
+		return 0, fmt.Errorf("the zygote %s", w.exitStatus)
+	case <-time.After(10 * time.Second):
+		return 0, errors.New("the zygote did not fork a worker within 10s")
+	}
+}
+
+func newWorker(p *Pool, slot, pid int, uc *net.UnixConn, out *os.File) *worker {
 	w := &worker{
 		p:         p,
 		slot:      slot,
-		pid:       cmd.Process.Pid,
-		cmd:       cmd,
-		conn:      wire.NewConn(fc.(*net.UnixConn)),
+		pid:       pid,
+		conn:      wire.NewConn(uc),
 		startedAt: time.Now(),
 		limit:     p.jitteredLimit(),
 		calls:     make(map[uint32]*Call),
 		ready:     make(chan struct{}),
 		exited:    make(chan struct{}),
 		out:       &tail{n: 16 << 10},
+		logged:    make(chan struct{}),
+		readDone:  make(chan struct{}),
 	}
-	p.wg.Add(1)
-	logged := make(chan struct{})
-	go w.copyOutput(outR, logged)
+	if slot >= 0 {
+		p.wg.Add(1)
+		if p.cfg.Preload {
+			p.mu.Lock()
+			p.forked[pid] = w
+			p.mu.Unlock()
+		}
+	} else {
+		p.zwg.Add(1)
+	}
+	go w.copyOutput(out)
 	go w.readLoop()
-	go w.wait(logged)
-	return w, nil
+	return w
+}
+
+// finish records that the process has exited (once).
+func (w *worker) finish(status string) {
+	w.finishOnce.Do(func() {
+		select {
+		case <-w.logged:
+		case <-time.After(2 * time.Second): // a grandchild holds the pipe
+		}
+		w.exitStatus = status
+		w.conn.Close()
+		<-w.readDone // the requests it held are failed and noted
+		close(w.exited)
+		if w.slot < 0 {
+			w.p.zygoteExited(w)
+			w.p.zwg.Done()
+			return
+		}
+		w.p.mu.Lock()
+		delete(w.p.forked, w.pid)
+		w.p.mu.Unlock()
+		w.p.exited(w)
+		w.p.wg.Done()
+	})
 }
 
 // copyOutput copies the worker's stdout and stderr to the error log, one line
 // at a time, marked with its pid.
-func (w *worker) copyOutput(r *os.File, done chan struct{}) {
-	defer close(done)
+func (w *worker) copyOutput(r *os.File) {
+	defer close(w.logged)
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 16<<10)
 	prefix := "[worker " + strconv.Itoa(w.pid) + "] "
@@ -156,21 +281,8 @@ func (w *worker) copyOutput(r *os.File, done chan struct{}) {
 
 func (w *worker) startOutput() string { return w.out.String() }
 
-func (w *worker) wait(logged chan struct{}) {
-	err := w.cmd.Wait()
-	<-logged
-	w.exitStatus = describeExit(w.cmd.ProcessState, err)
-	w.conn.Close()
-	close(w.exited)
-	w.p.exited(w)
-	w.p.wg.Done()
-}
-
-func describeExit(ps *os.ProcessState, err error) string {
-	if ps == nil {
-		return fmt.Sprintf("could not be waited for: %v", err)
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+func describeExit(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
 		sig := ws.Signal()
 		s := fmt.Sprintf("was killed by signal %d (%s, %s)", int(sig), signalName(sig), sig)
 		if ws.CoreDump() {
@@ -178,10 +290,10 @@ func describeExit(ps *os.ProcessState, err error) string {
 		}
 		return s
 	}
-	if ps.ExitCode() == exitImportFailed {
+	if ws.ExitStatus() == exitImportFailed {
 		return "exited with status 3: the app failed to import"
 	}
-	return fmt.Sprintf("exited with status %d", ps.ExitCode())
+	return fmt.Sprintf("exited with status %d", ws.ExitStatus())
 }
 
 func signalName(s syscall.Signal) string {
@@ -199,8 +311,27 @@ func signalName(s syscall.Signal) string {
 }
 
 // readLoop reads frames from the worker and routes them to their calls.
+// Consecutive frames of one call that arrive together (a whole short
+// response is usually one read) are delivered as one batch: one wake-up of
+// the handler instead of one per frame.
 func (w *worker) readLoop() {
-	var err error
+	defer close(w.readDone)
+	var (
+		err   error
+		batch []wire.Frame
+		to    *Call
+	)
+	flush := func() {
+		if to == nil {
+			return
+		}
+		select {
+		case to.frames <- batch:
+		case <-to.done:
+			closeFDs(batch)
+		}
+		batch, to = nil, nil
+	}
 	for {
 		var f wire.Frame
 		f, err = w.conn.ReadFrame()
@@ -214,44 +345,81 @@ func (w *worker) readLoop() {
 			default:
 				close(w.ready)
 			}
+		case wire.Forked:
+			pid, _ := pymarshal.Unmarshal(f.Payload)
+			w.mu.Lock()
+			ch := w.forks[f.ID]
+			delete(w.forks, f.ID)
+			w.mu.Unlock()
+			if n, ok := pid.(int64); ok && ch != nil {
+				ch <- int(n)
+			}
+		case wire.ChildExit:
+			v, _ := pymarshal.Unmarshal(f.Payload)
+			if t, ok := v.(pymarshal.Tuple); ok && len(t) == 2 {
+				pid, _ := t[0].(int64)
+				status, _ := t[1].(int64)
+				w.p.childExited(int(pid), syscall.WaitStatus(status))
+			}
 		case wire.StateCall:
 			reply := stateUnavailable
 			if w.p.cfg.StateCall != nil {
 				reply = w.p.cfg.StateCall(f.Payload)
 			}
-			if werr := w.conn.WriteFrame(wire.StateReply, f.ID, reply, nil); werr != nil {
+			if werr := w.conn.WriteFrame(wire.StateReply, f.ID, reply); werr != nil {
 				err = werr
 			}
 		default:
 			w.mu.Lock()
 			c := w.calls[f.ID]
 			w.mu.Unlock()
+			if c != to {
+				flush()
+			}
 			if c == nil {
-				if f.FD != nil {
-					f.FD.Close()
-				}
-				continue // the call was abandoned (client gone, timed out)
+				closeFDs([]wire.Frame{f}) // the call was abandoned (client gone, timed out)
+				continue
 			}
-			select {
-			case c.frames <- f:
-			case <-c.done:
-				if f.FD != nil {
-					f.FD.Close()
-				}
-			}
+			to = c
+			batch = append(batch, f)
+		}
+		if !w.conn.Buffered() {
+			flush()
 		}
 	}
+	flush()
 	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		w.p.cfg.ErrorLog.Printf("worker %d: %v; killing it", w.pid, err)
 		w.kill()
 	}
 	w.mu.Lock()
 	for id, c := range w.calls {
+		w.lost = append(w.lost, c.label)
 		close(c.frames)
 		delete(w.calls, id)
 	}
 	w.calls = nil
 	w.mu.Unlock()
+	if w.p.cfg.Preload && w.slot >= 0 {
+		// A forked worker's exit status comes from the zygote; if that
+		// never arrives (the zygote is gone), make sure it is dead.
+		go func() {
+			select {
+			case <-w.exited:
+			case <-time.After(2 * time.Second):
+				syscall.Kill(w.pid, syscall.SIGKILL)
+				w.finish("exited (its status is unknown: the zygote is gone)")
+			}
+		}()
+	}
+}
+
+func closeFDs(frames []wire.Frame) {
+	for _, f := range frames {
+		if f.FD != nil {
+			f.FD.Close()
+		}
+	}
 }
 
 // stateUnavailable is a StateReply saying no store is configured:
@@ -259,7 +427,7 @@ func (w *worker) readLoop() {
 var stateUnavailable = []byte("(\x03\x00\x00\x00Fu\x0c\x00\x00\x00RuntimeErroru\x1a\x00\x00\x00no state store is attached")
 
 func (w *worker) send(environ []byte, body *os.File, label string) (*Call, error) {
-	c := &Call{w: w, frames: make(chan wire.Frame, 16), done: make(chan struct{}), label: label, start: time.Now()}
+	c := &Call{w: w, frames: make(chan []wire.Frame, 16), done: make(chan struct{}), label: label, start: time.Now()}
 	w.mu.Lock()
 	if w.calls == nil {
 		w.mu.Unlock()
@@ -273,7 +441,11 @@ func (w *worker) send(environ []byte, body *os.File, label string) (*Call, error
 	if body != nil {
 		typ = wire.RequestFD
 	}
-	if err := w.conn.WriteFrame(typ, c.id, environ, body); err != nil {
+	var fds []*os.File
+	if body != nil {
+		fds = []*os.File{body}
+	}
+	if err := w.conn.WriteFrame(typ, c.id, environ, fds...); err != nil {
 		w.forget(c)
 		return nil, fmt.Errorf("%w: %v", ErrWorkerDied, err)
 	}
@@ -291,7 +463,7 @@ func (w *worker) forget(c *Call) {
 func (w *worker) heldLabels() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var out []string
+	out := append([]string(nil), w.lost...)
 	for _, c := range w.calls {
 		out = append(out, c.label)
 	}
@@ -315,21 +487,30 @@ func (w *worker) oldest() (string, time.Time) {
 func (w *worker) shutdown() {
 	w.shutOnce.Do(func() {
 		go func() {
-			if err := w.conn.WriteFrame(wire.Shutdown, 0, nil, nil); err != nil {
+			if err := w.conn.WriteFrame(wire.Shutdown, 0, nil); err != nil {
 				w.kill()
 			}
 		}()
 	})
 }
 
+// signal sends sig to the process unless it is known to have exited.
+func (w *worker) signal(sig syscall.Signal) {
+	select {
+	case <-w.exited:
+	default:
+		syscall.Kill(w.pid, sig)
+	}
+}
+
 func (w *worker) kill() {
-	w.killOnce.Do(func() { w.cmd.Process.Signal(syscall.SIGKILL) })
+	w.killOnce.Do(func() { w.signal(syscall.SIGKILL) })
 }
 
 // dumpStacksAndKill asks faulthandler for every thread's stack (SIGUSR1,
 // registered by the worker), gives it a moment to write, then kills.
 func (w *worker) dumpStacksAndKill() {
-	w.cmd.Process.Signal(syscall.SIGUSR1)
+	w.signal(syscall.SIGUSR1)
 	go func() {
 		select {
 		case <-w.exited:

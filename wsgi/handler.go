@@ -232,10 +232,10 @@ func abort() { panic(http.ErrAbortHandler) }
 func (rs *response) run(ctx context.Context) int {
 	frames := rs.call.Frames()
 	for {
-		var f wire.Frame
+		var batch []wire.Frame
 		var ok bool
 		select {
-		case f, ok = <-frames:
+		case batch, ok = <-frames:
 		case <-ctx.Done():
 			return rs.interrupted(ctx)
 		}
@@ -244,41 +244,52 @@ func (rs *response) run(ctx context.Context) int {
 			rs.h.logf("%s: worker %d died while handling it", rs.label, rs.call.WorkerPID())
 			return rs.fail(http.StatusBadGateway, "Bad Gateway: the worker died while handling the request")
 		}
-		switch f.Type {
-		case wire.Hints:
-			rs.hints(f.Payload)
-		case wire.Start:
-			if !rs.start(f.Payload) {
-				rs.call.Close(true) // the worker goes on; its frames are dropped
-				return rs.fail(http.StatusInternalServerError, "Internal Server Error")
+		for _, f := range batch {
+			if status, done := rs.frame(f); done {
+				return status
 			}
-		case wire.Body:
-			rs.w.Write(f.Payload)
-			if len(frames) == 0 {
-				http.NewResponseController(rs.w).Flush()
-			}
-		case wire.File:
-			rs.sendFile(f)
-		case wire.End:
-			rs.call.Close(true)
-			if !rs.started {
-				return rs.fail(http.StatusInternalServerError, "Internal Server Error")
-			}
-			return rs.status
-		case wire.Error:
-			rs.call.Close(true)
-			msg, _ := pymarshal.Unmarshal(f.Payload)
-			if !rs.started {
-				rs.h.logf("%s: %v (500)", rs.label, msg)
-				return rs.fail(http.StatusInternalServerError, "Internal Server Error")
-			}
-			rs.h.logf("%s: %v after the response started; closing the connection", rs.label, msg)
-			http.NewResponseController(rs.w).Flush() // what the app sent, then the cut
-			abort()
-		default:
-			rs.h.logf("%s: unexpected %s frame from worker %d", rs.label, wire.TypeName(f.Type), rs.call.WorkerPID())
+		}
+		if len(frames) == 0 && rs.started {
+			// Nothing more has arrived: send what we have (streaming).
+			http.NewResponseController(rs.w).Flush()
 		}
 	}
+}
+
+// frame applies one frame; done reports that the response is over.
+func (rs *response) frame(f wire.Frame) (status int, done bool) {
+	switch f.Type {
+	case wire.Hints:
+		rs.hints(f.Payload)
+	case wire.Start:
+		if !rs.start(f.Payload) {
+			rs.call.Close(true) // the worker goes on; its frames are dropped
+			return rs.fail(http.StatusInternalServerError, "Internal Server Error"), true
+		}
+	case wire.Body:
+		rs.w.Write(f.Payload)
+	case wire.File:
+		rs.sendFile(f)
+	case wire.End:
+		rs.call.Close(true)
+		if !rs.started {
+			return rs.fail(http.StatusInternalServerError, "Internal Server Error"), true
+		}
+		return rs.status, true
+	case wire.Error:
+		rs.call.Close(true)
+		msg, _ := pymarshal.Unmarshal(f.Payload)
+		if !rs.started {
+			rs.h.logf("%s: %v (500)", rs.label, msg)
+			return rs.fail(http.StatusInternalServerError, "Internal Server Error"), true
+		}
+		rs.h.logf("%s: %v after the response started; closing the connection", rs.label, msg)
+		http.NewResponseController(rs.w).Flush() // what the app sent, then the cut
+		abort()
+	default:
+		rs.h.logf("%s: unexpected %s frame from worker %d", rs.label, wire.TypeName(f.Type), rs.call.WorkerPID())
+	}
+	return 0, false
 }
 
 // interrupted handles the request's context ending: the timeout or the
@@ -299,11 +310,15 @@ func (rs *response) interrupted(ctx context.Context) int {
 func (rs *response) drain(ctx context.Context) {
 	for {
 		select {
-		case f, ok := <-rs.call.Frames():
-			if f.FD != nil {
-				f.FD.Close()
+		case batch, ok := <-rs.call.Frames():
+			end := !ok
+			for _, f := range batch {
+				if f.FD != nil {
+					f.FD.Close()
+				}
+				end = end || f.Type == wire.End || f.Type == wire.Error
 			}
-			if !ok || f.Type == wire.End || f.Type == wire.Error {
+			if end {
 				rs.call.Close(ok)
 				return
 			}
@@ -391,8 +406,8 @@ func latin1Bytes(s string) (string, bool) {
 }
 
 func (rs *response) hints(payload []byte) {
-	if rs.started {
-		return
+	if rs.started || (rs.r.ProtoMajor == 1 && rs.r.ProtoMinor == 0) {
+		return // too late, or an HTTP/1.0 client, which must not get a 1xx
 	}
 	v, err := pymarshal.Unmarshal(payload)
 	var hs [][2]string

@@ -19,9 +19,10 @@
 //	offset 5  uint32 big-endian  id: the request id, or the state call id
 //	offset 9  payload
 //
-// A frame may carry one file descriptor as SCM_RIGHTS ancillary data, sent
-// with the frame's first byte (RequestFD, File). The receiver keeps a FIFO
-// of received descriptors; a frame that carries one takes the oldest.
+// A frame may carry file descriptors as SCM_RIGHTS ancillary data, sent
+// with the frame's first byte (RequestFD and File carry one, Fork two). The
+// receiver keeps a FIFO of received descriptors; a frame that carries some
+// takes the oldest.
 //
 // Structured payloads are CPython marshal data (see package pymarshal): the
 // server writes them with pymarshal, the worker reads them with marshal.loads,
@@ -35,6 +36,9 @@
 //	                       (an unlinked temporary file, positioned at 0)
 //	StateReply id=call     payload: (True, value) or (False, "Error", "message")
 //	Shutdown   id=0        finish the requests held, then exit 0
+//	Fork       id=fork     to the zygote (--preload) only: fork a worker. Two
+//	                       descriptors are attached: the new worker's socket,
+//	                       then the pipe for its stdout and stderr
 //
 // # Worker to server
 //
@@ -49,6 +53,9 @@
 //	Hints      id=request  payload: [(name, value), ...] for a 103 Early Hints
 //	StateCall  id=call     payload: (op str, args...) — see package hornbeam's
 //	                       state bridge for the operations
+//	Forked     id=fork     from the zygote: payload int pid of the new worker
+//	ChildExit  id=0        from the zygote: payload (pid, wait status) of a
+//	                       worker it forked that has exited
 package wire
 
 import (
@@ -69,6 +76,7 @@ const (
 	RequestFD  byte = 2
 	StateReply byte = 3
 	Shutdown   byte = 4
+	Fork       byte = 5
 
 	// worker -> server
 	Ready     byte = 16
@@ -79,6 +87,8 @@ const (
 	Error     byte = 21
 	Hints     byte = 22
 	StateCall byte = 23
+	Forked    byte = 24
+	ChildExit byte = 25
 )
 
 // HeaderSize is the size of a frame header in bytes.
@@ -115,6 +125,12 @@ func TypeName(t byte) string {
 		return "Hints"
 	case StateCall:
 		return "StateCall"
+	case Fork:
+		return "Fork"
+	case Forked:
+		return "Forked"
+	case ChildExit:
+		return "ChildExit"
 	}
 	return fmt.Sprintf("type(%d)", t)
 }
@@ -256,9 +272,19 @@ func (c *Conn) ReadFrame() (Frame, error) {
 	return f, nil
 }
 
-// WriteFrame writes one frame; fd, when not nil, is attached to it.
+// Buffered reports whether a whole frame is already buffered, so that the
+// next ReadFrame returns without reading the socket.
+func (c *Conn) Buffered() bool {
+	if c.w-c.r < HeaderSize {
+		return false
+	}
+	n := binary.BigEndian.Uint32(c.rbuf[c.r : c.r+4])
+	return uint64(c.w-c.r) >= uint64(HeaderSize)+uint64(n)
+}
+
+// WriteFrame writes one frame with fds (if any) attached to it.
 // It is safe for concurrent use.
-func (c *Conn) WriteFrame(typ byte, id uint32, payload []byte, fd *os.File) error {
+func (c *Conn) WriteFrame(typ byte, id uint32, payload []byte, fds ...*os.File) error {
 	if len(payload) > MaxPayload {
 		return fmt.Errorf("wire: %s payload of %d bytes exceeds the %d limit", TypeName(typ), len(payload), MaxPayload)
 	}
@@ -272,8 +298,12 @@ func (c *Conn) WriteFrame(typ byte, id uint32, payload []byte, fd *os.File) erro
 	if cap(b) <= 1<<20 {
 		c.wbuf = b
 	}
-	if fd != nil {
-		oob := syscall.UnixRights(int(fd.Fd()))
+	if len(fds) > 0 {
+		ints := make([]int, len(fds))
+		for i, f := range fds {
+			ints[i] = int(f.Fd())
+		}
+		oob := syscall.UnixRights(ints...)
 		n, _, err := c.uc.WriteMsgUnix(b, oob, nil)
 		if err != nil {
 			return err

@@ -1,0 +1,213 @@
+// Command hornbeam serves a Python WSGI application.
+//
+//	hornbeam [flags] MODULE:CALLABLE
+//
+// Every flag can also be set with an environment variable HORNBEAM_<FLAG>
+// (upper case, dashes as underscores); a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/hornbeam-go/hornbeam"
+	"github.com/hornbeam-go/hornbeam/pool"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// duration is a flag value: a Go duration ("30s", "1m30s") or a bare number
+// of seconds ("30", "0.5").
+type duration struct{ d *time.Duration }
+
+func (v duration) String() string { return v.d.String() }
+func (v duration) Type() string   { return "duration" }
+func (v duration) Set(s string) error {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		*v.d = time.Duration(f * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration like 30s, 1m or a number of seconds")
+	}
+	*v.d = d
+	return nil
+}
+
+type config struct {
+	opts        hornbeam.Options
+	workerClass string
+	venv        string
+	accessLog   string
+	errorLog    string
+	version     bool
+}
+
+func flags(c *config) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("hornbeam", pflag.ContinueOnError)
+	fs.SortFlags = false
+	o := &c.opts
+	*o = hornbeam.Options{Workers: 4, Threads: 1, Timeout: 30 * time.Second, Keepalive: 2 * time.Second,
+		GracefulTimeout: 30 * time.Second, MaxRequests: 1000, Python: "python3", ReadHeaderTimeout: 10 * time.Second,
+		MaxBodySize: 1 << 30, LimitRequestLine: 4094, LimitRequestFields: 100, LimitRequestFieldSize: 8190}
+	fs.StringSliceVarP(&o.Bind, "bind", "b", []string{"127.0.0.1:8000"}, "address to listen on, HOST:PORT or unix:/path (repeatable)")
+	fs.IntVarP(&o.Workers, "workers", "w", o.Workers, "Python worker processes")
+	fs.StringVarP(&c.workerClass, "worker-class", "k", "wsgi", "application interface: wsgi")
+	fs.IntVar(&o.Threads, "threads", o.Threads, "concurrent requests per worker")
+	fs.VarP(duration{&o.Timeout}, "timeout", "t", "per-request timeout: past it the client gets 504 and the worker is replaced (0: none)")
+	fs.IntVar(&o.MaxRequests, "max-requests", o.MaxRequests, "recycle a worker after this many requests (0: never)")
+	fs.IntVar(&o.MaxRequestsJitter, "max-requests-jitter", 0, "add a random 0..N to --max-requests per worker")
+	fs.Var(duration{&o.Keepalive}, "keepalive", "how long an idle keep-alive connection stays open")
+	fs.StringSliceVar(&o.PythonPath, "pythonpath", []string{"."}, "directories put in front of sys.path (repeatable or comma-separated)")
+	fs.BoolVar(&o.Preload, "preload", false, "import the app once, in a process that forks the workers (shared memory, fast restarts)")
+	fs.StringVar(&o.Python, "python", o.Python, "Python interpreter the workers run (Debian's packages: /usr/bin/python3)")
+	fs.StringVar(&c.venv, "venv", "", "virtualenv to run the workers in (uses DIR/bin/python)")
+	fs.StringVar(&o.CertFile, "certfile", "", "TLS certificate (PEM); enables HTTPS and HTTP/2")
+	fs.StringVar(&o.KeyFile, "keyfile", "", "TLS private key (PEM)")
+	fs.StringVar(&c.accessLog, "access-log", "", "access log file, - for stdout (default off)")
+	fs.StringVar(&c.errorLog, "error-log", "", "error log file, - for stdout (default stderr)")
+	fs.Var(duration{&o.GracefulTimeout}, "graceful-timeout", "on SIGTERM/SIGINT, how long in-flight requests may take to finish")
+	fs.Var(duration{&o.ReadHeaderTimeout}, "read-header-timeout", "how long a client may take to send its request headers")
+	fs.Int64Var(&o.MaxBodySize, "max-body-size", o.MaxBodySize, "largest request body in bytes (413 beyond; 0: unlimited)")
+	fs.IntVar(&o.LimitRequestLine, "limit-request-line", o.LimitRequestLine, "largest request line in bytes (414 beyond)")
+	fs.IntVar(&o.LimitRequestFields, "limit-request-fields", o.LimitRequestFields, "most header fields in a request (431 beyond)")
+	fs.IntVar(&o.LimitRequestFieldSize, "limit-request-field-size", o.LimitRequestFieldSize, "largest header field in bytes (431 beyond)")
+	fs.StringVar(&o.StatsBind, "stats-bind", "", "serve GET /stats (JSON) and /metrics (Prometheus) on this address (default off)")
+	fs.Int64Var(&o.StateMaxBytes, "state-max-bytes", 0, "bound the shared state's memory, evicting expired then least recently used keys (0: unbounded)")
+	fs.IntVar(&o.StateMaxValueBytes, "state-max-value-bytes", 64<<20, "largest single value in the shared state")
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	return fs
+}
+
+// applyEnv sets every flag not given on the command line from HORNBEAM_<FLAG>.
+func applyEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		name := "HORNBEAM_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("invalid value %q for %s: %v", v, name, serr)
+			}
+		}
+	})
+	return err
+}
+
+func openLog(path string, def io.Writer, stdout io.Writer) (io.Writer, error) {
+	switch path {
+	case "":
+		return def, nil
+	case "-":
+		return stdout, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening log: %w", err)
+	}
+	return f, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var c config
+	fs := flags(&c)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: hornbeam [flags] MODULE:CALLABLE\n\nServes a Python WSGI application (CALLABLE defaults to \"application\").\nEvery flag can also come from HORNBEAM_<FLAG> (e.g. HORNBEAM_WORKERS=8); a flag wins.\n\nFlags:\n%s", fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "hornbeam: %v (see hornbeam --help)\n", err)
+		return 2
+	}
+	if err := applyEnv(fs); err != nil {
+		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
+		return 2
+	}
+	if c.version {
+		fmt.Fprintf(stdout, "hornbeam %s\n", hornbeam.Version)
+		return 0
+	}
+	if c.workerClass != "wsgi" {
+		if c.workerClass == "asgi" {
+			fmt.Fprintln(stderr, "hornbeam: -k asgi is not supported yet; only WSGI applications can be served (-k wsgi)")
+		} else {
+			fmt.Fprintf(stderr, "hornbeam: unknown worker class %q; use -k wsgi\n", c.workerClass)
+		}
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "hornbeam: give exactly one application, like: hornbeam myapp:application (see hornbeam --help)")
+		return 2
+	}
+	if c.venv != "" {
+		c.opts.Python = filepath.Join(c.venv, "bin", "python")
+	}
+	if c.opts.Timeout == 0 {
+		c.opts.Timeout = -1
+	}
+	if c.opts.MaxBodySize == 0 {
+		c.opts.MaxBodySize = -1
+	}
+	var err error
+	if c.opts.ErrorLog, err = openLog(c.errorLog, stderr, stdout); err != nil {
+		fmt.Fprintf(stderr, "hornbeam: --error-log: %v\n", err)
+		return 2
+	}
+	if c.accessLog != "" {
+		if c.opts.AccessLog, err = openLog(c.accessLog, nil, stdout); err != nil {
+			fmt.Fprintf(stderr, "hornbeam: --access-log: %v\n", err)
+			return 2
+		}
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	srv, err := hornbeam.Start(ctx, fs.Arg(0), c.opts)
+	if err != nil {
+		var se *pool.StartError
+		if errors.As(err, &se) && c.errorLog != "" {
+			fmt.Fprintf(stderr, "%s\n", strings.TrimRight(se.Output, "\n"))
+		}
+		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
+		return 1
+	}
+	for _, a := range srv.Addrs() {
+		fmt.Fprintf(c.opts.ErrorLog, "hornbeam %s listening on %s://%s (%d workers, app %s)\n", hornbeam.Version, a.Network(), a, c.opts.Workers, fs.Arg(0))
+	}
+	if a := srv.StatsAddr(); a != nil {
+		fmt.Fprintf(c.opts.ErrorLog, "stats on http://%s/stats and /metrics\n", a)
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-srv.Err():
+		fmt.Fprintf(stderr, "hornbeam: serving failed: %v\n", err)
+		srv.Stop(context.Background())
+		return 1
+	}
+	fmt.Fprintf(c.opts.ErrorLog, "shutting down: finishing in-flight requests (up to %s)\n", c.opts.GracefulTimeout)
+	sctx, scancel := context.WithTimeout(context.Background(), c.opts.GracefulTimeout)
+	defer scancel()
+	if err := srv.Stop(sctx); err != nil {
+		fmt.Fprintf(c.opts.ErrorLog, "hornbeam: stopped with requests cut: %v\n", err)
+	}
+	return 0
+}

@@ -1,0 +1,209 @@
+"""Shared state: the calls behind hornbeam.state_* and their two backends.
+
+In a worker, every call is one StateCall frame to the server, which keeps the
+store (see the Go package state); outside a worker (a plain script, the app's
+unit tests) an in-process store with the same behaviour stands in.
+
+On the wire a call is marshal data: (op, args...). Keys travel as str when
+they are str (so Go sees the same key "page_views"), otherwise as bytes
+b"\\0" + marshal.dumps(key, 2). Values travel as an int when they are an int
+that fits 64 bits (the server keeps those as native counters), otherwise as
+marshal.dumps(value, 2) bytes. The reply is (True, result) or
+(False, error type name, message).
+"""
+
+import marshal
+import threading
+import time
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_VALUE_TYPES = (type(None), bool, int, float, str, bytes)
+_KEY_ATOMS = (str, bytes, int)
+_CONTAINERS = (list, tuple, set, frozenset)  # before this module defines its own set()
+_MAX_DEPTH = 100
+
+
+def _check_value(v, depth=0):
+    t = type(v)
+    if t in _VALUE_TYPES:
+        return
+    if depth > _MAX_DEPTH:
+        raise ValueError("state value nested deeper than %d levels" % _MAX_DEPTH)
+    if t in _CONTAINERS:
+        for x in v:
+            _check_value(x, depth + 1)
+    elif t is dict:
+        for k, x in v.items():
+            _check_value(k, depth + 1)
+            _check_value(x, depth + 1)
+    else:
+        raise TypeError(
+            "cannot store a %s in hornbeam state: use None, bool, int, float, str, bytes, "
+            "list, tuple, dict or set" % t.__name__
+        )
+
+
+def _wire_key(key):
+    t = type(key)
+    if t is str and not key.startswith("\0"):
+        return key
+    if t in _KEY_ATOMS or (t is tuple and all(type(k) in _KEY_ATOMS or type(k) is tuple for k in key)):
+        if t is tuple:
+            _check_key_tuple(key)
+        return b"\0" + marshal.dumps(key, 2)
+    raise TypeError("a hornbeam state key must be str, bytes, int or a tuple of those, not %s" % t.__name__)
+
+
+def _check_key_tuple(key):
+    for k in key:
+        if type(k) is tuple:
+            _check_key_tuple(k)
+        elif type(k) not in _KEY_ATOMS:
+            raise TypeError("a hornbeam state key tuple may hold str, bytes, int and tuples, not %s" % type(k).__name__)
+
+
+def _user_key(k):
+    if type(k) is bytes:
+        return marshal.loads(k[1:])
+    return k
+
+
+def _wire_value(value):
+    if type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
+        return value
+    _check_value(value)
+    return marshal.dumps(value, 2)
+
+
+def _user_value(v):
+    return marshal.loads(v) if type(v) is bytes else v
+
+
+def _ttl(ttl):
+    if ttl is None:
+        return None
+    if type(ttl) not in (int, float) or ttl != ttl:
+        raise TypeError("ttl must be a number of seconds or None, got %r" % (ttl,))
+    return float(ttl)
+
+
+def _delta(delta):
+    if type(delta) is not int:
+        raise TypeError("the increment must be an int, got %s" % type(delta).__name__)
+    if not _INT64_MIN <= delta <= _INT64_MAX:
+        raise ValueError("the increment %d does not fit in 64 bits" % delta)
+    return delta
+
+
+_ERRORS = {"TypeError": TypeError, "ValueError": ValueError, "KeyError": KeyError, "OverflowError": OverflowError}
+
+
+class _Server:
+    """State kept by the hornbeam server, reached over the worker's socket."""
+
+    def __init__(self, call):
+        self._call = call
+
+    def __call__(self, *args):
+        reply = marshal.loads(self._call(marshal.dumps(args, 2)))
+        if reply[0] is True:
+            return reply[1]
+        raise _ERRORS.get(reply[1], RuntimeError)(reply[2])
+
+
+class _Local:
+    """An in-process store with the server's semantics, for use outside a worker."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._data = {}  # wire key -> (value as on the wire, expiry or None)
+
+    def _live(self, k, now):
+        e = self._data.get(k)
+        if e is not None and e[1] is not None and e[1] <= now:
+            del self._data[k]
+            return None
+        return e
+
+    def __call__(self, op, *args):
+        now = time.monotonic()
+        with self._lock:
+            if op == "get":
+                e = self._live(args[0], now)
+                return None if e is None else e[0]
+            if op == "get_multi":
+                return [None if e is None else e[0] for e in (self._live(k, now) for k in args[0])]
+            if op == "set":
+                key, value, ttl = args
+                self._data[key] = (value, None if ttl is None else now + ttl)
+                return None
+            if op == "delete":
+                return self._data.pop(args[0], None) is not None and True
+            if op == "incr":
+                key, delta = args
+                e = self._live(key, now)
+                old = 0 if e is None else e[0]
+                if type(old) is not int:
+                    raise TypeError("the value of %r is not an integer" % (key,))
+                new = old + delta
+                if not _INT64_MIN <= new <= _INT64_MAX:
+                    raise OverflowError("incrementing %r would overflow 64 bits" % (key,))
+                self._data[key] = (new, None if e is None else e[1])
+                return new
+            if op == "keys":
+                prefix = args[0]
+                out = []
+                for k in list(self._data):
+                    if self._live(k, now) is None:
+                        continue
+                    if prefix is None or (type(k) is str and k.startswith(prefix)):
+                        out.append(k)
+                return sorted(out, key=lambda k: k.encode("utf-8", "surrogatepass") if type(k) is str else k)
+            if op == "stats":
+                return {"workers": [], "local": True}
+        raise ValueError("unknown state operation %r" % (op,))
+
+
+_backend = _Local()
+
+
+def use_server(call):
+    """Route state calls to the server (called by the worker at start-up)."""
+    global _backend
+    _backend = _Server(call)
+
+
+def get(key):
+    return _user_value(_backend("get", _wire_key(key)))
+
+
+def get_multi(keys):
+    keys = list(keys)
+    values = _backend("get_multi", [_wire_key(k) for k in keys])
+    return {k: _user_value(v) for k, v in zip(keys, values)}
+
+
+def set(key, value, ttl=None):
+    _backend("set", _wire_key(key), _wire_value(value), _ttl(ttl))
+
+
+def delete(key):
+    return _backend("delete", _wire_key(key))
+
+
+def incr(key, delta=1):
+    return _backend("incr", _wire_key(key), _delta(delta))
+
+
+def decr(key, delta=1):
+    return _backend("incr", _wire_key(key), -_delta(delta))
+
+
+def keys(prefix=None):
+    if prefix is not None and type(prefix) is not str:
+        raise TypeError("the key prefix must be a str, got %s" % type(prefix).__name__)
+    return [_user_key(k) for k in _backend("keys", prefix)]
+
+
+def stats():
+    return _backend("stats")

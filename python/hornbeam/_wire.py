@@ -1,0 +1,105 @@
+"""The Python half of the worker wire protocol.
+
+The protocol is described once, in the Go package internal/wire (wire.go);
+this module mirrors its constants and framing. A frame is a 9-byte header
+(payload length uint32, type uint8, id uint32, all big-endian) followed by the
+payload. RequestFD and File frames carry one descriptor as SCM_RIGHTS, Fork
+frames two.
+"""
+
+import array
+import socket
+import struct
+import threading
+
+# server -> worker
+REQUEST = 1
+REQUEST_FD = 2
+STATE_REPLY = 3
+SHUTDOWN = 4
+FORK = 5
+# worker -> server
+READY = 16
+START = 17
+BODY = 18
+FILE = 19
+END = 20
+ERROR = 21
+HINTS = 22
+STATE_CALL = 23
+FORKED = 24
+CHILD_EXIT = 25
+
+HEADER = struct.Struct(">IBI")
+HEADER_SIZE = HEADER.size
+MAX_PAYLOAD = 64 << 20
+_ANC_SPACE = socket.CMSG_SPACE(4 * 16)
+_RECV_SIZE = 64 << 10
+
+
+class Conn:
+    """A framed connection to the server: one reader, many writers."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+        self.pos = 0
+        self.fds = []  # received descriptors not yet claimed, oldest first
+        self.wlock = threading.Lock()
+
+    def read_frame(self):
+        """Return (type, id, payload, fd) for the next frame, or None at EOF."""
+        buf = self.buf
+        while len(buf) - self.pos < HEADER_SIZE:
+            if not self._fill():
+                return None
+        n, typ, rid = HEADER.unpack_from(buf, self.pos)
+        end = self.pos + HEADER_SIZE + n
+        while len(buf) < end:
+            if not self._fill():
+                return None
+        payload = bytes(buf[self.pos + HEADER_SIZE:end])
+        self.pos = end
+        if end == len(buf):
+            del buf[:]
+            self.pos = 0
+        fd = None
+        if typ == REQUEST_FD:
+            fd = self.fds.pop(0)
+        elif typ == FORK:
+            fd = (self.fds.pop(0), self.fds.pop(0))
+        return typ, rid, payload, fd
+
+    def _fill(self):
+        if self.pos > (1 << 20):
+            del self.buf[:self.pos]
+            self.pos = 0
+        data, anc, _flags, _addr = self.sock.recvmsg(_RECV_SIZE, _ANC_SPACE)
+        for level, kind, cdata in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds = array.array("i")
+                fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+                self.fds.extend(fds)
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def send(self, data):
+        """Send bytes already framed with frame() (one or several frames)."""
+        with self.wlock:
+            self.sock.sendall(data)
+
+    def send_fd(self, data, fd):
+        """Send framed bytes with fd attached to the first byte."""
+        with self.wlock:
+            n = self.sock.sendmsg(
+                [data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))]
+            )
+            if n < len(data):
+                self.sock.sendall(data[n:])
+
+
+def frame(typ, rid, payload=b""):
+    """Return one frame as bytes."""
+    return HEADER.pack(len(payload), typ, rid) + payload

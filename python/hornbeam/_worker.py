@@ -1,0 +1,429 @@
+"""The worker process: import the application once, then serve requests.
+
+Started by the hornbeam server as
+
+    python -c "from hornbeam._worker import main; main()" FD THREADS APP [PATH ...]
+
+or, with --preload, the same with zygote() instead of main(): a process that
+imports the app once and forks the workers.
+
+FD is this worker's end of the socket to the server (see _wire.py), THREADS
+the number of requests it runs at once, APP the "module:callable" to serve,
+and PATH entries are put in front of sys.path. stdout and stderr are pipes
+that the server copies to its error log, marked with this worker's pid.
+"""
+
+import collections
+import faulthandler
+import io
+import itertools
+import marshal
+import os
+import queue
+import re
+import select
+import signal
+import socket
+import stat
+import sys
+import threading
+import traceback
+
+from . import _wire as wire
+from . import _state
+
+# Exit status for "the application could not be imported": the server stops
+# at start-up instead of restarting such a worker forever.
+EXIT_IMPORT_FAILED = 3
+
+_STATUS_RE = re.compile(r"[1-9][0-9][0-9] [^\r\n\0]*\Z")
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_BAD_VALUE_RE = re.compile(r"[\r\n\0]")
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: a file the server sends itself (sendfile) when it
+    has a real descriptor, or reads in blocks otherwise."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self):
+        read = self.filelike.read
+        while True:
+            block = read(self.blksize)
+            if not block:
+                return
+            yield block
+
+
+def _check_headers(status, headers):
+    if type(status) is not str or not _STATUS_RE.match(status):
+        raise ValueError("invalid status %r: want a str like '200 OK'" % (status,))
+    if type(headers) is not list:
+        raise TypeError("response headers must be a list of (name, value) tuples, got %s" % type(headers).__name__)
+    for h in headers:
+        if type(h) is not tuple or len(h) != 2:
+            raise TypeError("response header %r is not a (name, value) tuple" % (h,))
+        name, value = h
+        if type(name) is not str or not _TOKEN_RE.match(name):
+            raise ValueError("invalid response header name %r" % (name,))
+        if type(value) is not str or _BAD_VALUE_RE.search(value):
+            raise ValueError("invalid response header value for %s: %r (str without CR, LF or NUL)" % (name, value))
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError("response header %s is not latin-1: %r" % (name, value)) from None
+
+
+class Worker:
+    def __init__(self, conn, app, threads):
+        self.conn = conn
+        self.app = app
+        self.threads = threads
+        self.pending = collections.deque()  # frames read while waiting for a state reply
+        self.call_ids = itertools.count(1)
+        self.waiting = {}  # call id -> [lock, reply] (threaded mode)
+        self.reader_running = False
+        self.stopping = False
+        self.base = {
+            "wsgi.version": (1, 0),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": threads > 1,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+        }
+
+    # -- state calls ---------------------------------------------------------
+
+    def call(self, payload):
+        """Send a StateCall and return the StateReply payload."""
+        cid = next(self.call_ids) & 0xFFFFFFFF
+        if self.reader_running:
+            slot = [threading.Lock(), None]
+            slot[0].acquire()
+            self.waiting[cid] = slot
+            self.conn.send(wire.frame(wire.STATE_CALL, cid, payload))
+            slot[0].acquire()  # released by the reader thread
+            return slot[1]
+        self.conn.send(wire.frame(wire.STATE_CALL, cid, payload))
+        while True:
+            f = self.conn.read_frame()
+            if f is None:
+                raise ConnectionError("hornbeam server went away")
+            if f[0] == wire.STATE_REPLY and f[1] == cid:
+                return f[2]
+            if f[0] == wire.SHUTDOWN:
+                self.stopping = True
+            else:
+                self.pending.append(f)
+
+    # -- serving -------------------------------------------------------------
+
+    def serve(self):
+        if self.threads > 1:
+            return self._serve_threaded()
+        read = self.conn.read_frame
+        handle = self.handle
+        pending = self.pending
+        # The hot loop: the server queues the next request while this one
+        # runs, so read() usually finds it already in the buffer.
+        while not (self.stopping and not pending):
+            f = pending.popleft() if pending else read()
+            if f is None:
+                return
+            typ = f[0]
+            if typ == wire.REQUEST or typ == wire.REQUEST_FD:
+                handle(f[1], f[2], f[3])
+            elif typ == wire.SHUTDOWN:
+                self.stopping = True
+
+    def _serve_threaded(self):
+        work = queue.SimpleQueue()
+
+        def run():
+            while True:
+                f = work.get()
+                if f is None:
+                    return
+                self.handle(f[1], f[2], f[3])
+
+        pool = [threading.Thread(target=run, name="hornbeam-%d" % i, daemon=True) for i in range(self.threads)]
+        for t in pool:
+            t.start()
+        for f in self.pending:
+            work.put(f)
+        self.pending.clear()
+        self.reader_running = True
+        while True:
+            f = self.conn.read_frame()
+            if f is None or f[0] == wire.SHUTDOWN:
+                break
+            typ = f[0]
+            if typ == wire.STATE_REPLY:
+                slot = self.waiting.pop(f[1], None)
+                if slot is not None:
+                    slot[1] = f[2]
+                    slot[0].release()
+            elif typ == wire.REQUEST or typ == wire.REQUEST_FD:
+                work.put(f)
+        for _ in pool:
+            work.put(None)
+        for t in pool:
+            t.join()
+
+    def handle(self, rid, payload, fd):
+        conn = self.conn
+        frame = wire.frame
+        environ = marshal.loads(payload)
+        if fd is not None:
+            inp = os.fdopen(fd, "rb")
+        else:
+            inp = io.BytesIO(environ.pop("hornbeam.body", b""))
+        environ.update(self.base)
+        environ["wsgi.input"] = inp
+        out = []  # frames not yet sent
+        resp = [None, None, False]  # status, headers, headers sent
+
+        def start_response(status, headers, exc_info=None):
+            if exc_info:
+                try:
+                    if resp[2]:
+                        raise exc_info[1].with_traceback(exc_info[2])
+                finally:
+                    exc_info = None
+            elif resp[0] is not None:
+                raise AssertionError("start_response called a second time without exc_info")
+            _check_headers(status, headers)
+            resp[0] = status
+            resp[1] = headers
+            return write
+
+        def send_body(data):
+            if not resp[2]:
+                if resp[0] is None:
+                    raise AssertionError("the application sent body bytes before calling start_response")
+                out.append(frame(wire.START, rid, marshal.dumps((resp[0], resp[1]), 2)))
+                resp[2] = True
+            if data:
+                if type(data) is not bytes:
+                    if isinstance(data, (bytearray, memoryview)):
+                        data = bytes(data)
+                    else:
+                        raise TypeError("the response body must be bytes, got %s: %.60r" % (type(data).__name__, data))
+                for i in range(0, len(data), wire.MAX_PAYLOAD):
+                    out.append(frame(wire.BODY, rid, data[i:i + wire.MAX_PAYLOAD]))
+
+        def write(data):
+            send_body(data)
+            flush()
+
+        def flush():
+            if out:
+                conn.send(b"".join(out))
+                out.clear()
+
+        def early_hints(headers):
+            headers = list(headers)
+            _check_headers("103 Early Hints", headers)
+            conn.send(frame(wire.HINTS, rid, marshal.dumps(headers, 2)))
+
+        environ["wsgi.early_hints"] = early_hints
+        result = None
+        try:
+            result = self.app(environ, start_response)
+            if type(result) is FileWrapper and self._send_file(rid, result, resp, out):
+                pass
+            elif type(result) in (list, tuple):
+                # Everything is in memory: say how long it is, send it at once.
+                if resp[0] is not None and not resp[2] and _wants_length(resp, result):
+                    resp[1] = resp[1] + [("Content-Length", str(sum(map(len, result))))]
+                for data in result:
+                    send_body(data)
+            else:
+                for data in result:  # a generator: send each chunk as it comes
+                    if data:
+                        send_body(data)
+                        flush()
+            send_body(b"")
+            out.append(frame(wire.END, rid))
+            flush()
+        except BaseException as e:  # SystemExit from an app too: fail the request, keep the worker
+            out.clear()
+            msg = "%s: %s" % (type(e).__name__, e)
+            sys.stderr.write(
+                "Error handling %s %s:\n%s"
+                % (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), traceback.format_exc())
+            )
+            sys.stderr.flush()
+            conn.send(frame(wire.ERROR, rid, marshal.dumps(msg, 2)))
+        finally:
+            try:
+                if result is not None and hasattr(result, "close"):
+                    result.close()
+            except Exception:
+                sys.stderr.write("Error closing the response iterable:\n" + traceback.format_exc())
+            if fd is not None:
+                inp.close()
+
+    def _send_file(self, rid, wrapper, resp, out):
+        """Hand a wsgi.file_wrapper file to the server; False if it has no fd."""
+        f = wrapper.filelike
+        try:
+            fd = f.fileno()
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False
+            offset = f.tell()
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return False
+        if resp[0] is None:
+            raise AssertionError("the application returned a file before calling start_response")
+        length = _content_length(resp[1])
+        if length is None:
+            length = max(os.fstat(fd).st_size - offset, 0)
+            resp[1] = resp[1] + [("Content-Length", str(length))]
+        out.append(wire.frame(wire.START, rid, marshal.dumps((resp[0], resp[1]), 2)))
+        resp[2] = True
+        out.append(wire.frame(wire.FILE, rid, marshal.dumps((offset, length), 2)))
+        self.conn.send_fd(b"".join(out), fd)
+        out.clear()
+        return True
+
+
+def _content_length(headers):
+    for name, value in headers:
+        if name.lower() == "content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _wants_length(resp, result):
+    """Whether a list response may be given a Content-Length by the server."""
+    status = resp[0]
+    if status[0] == "1" or status.startswith(("204", "304")):
+        return False
+    for d in result:
+        if type(d) is not bytes:
+            return False
+    return _content_length(resp[1]) is None
+
+
+def _import_app(spec):
+    module, _, name = spec.partition(":")
+    name = name or "application"
+    __import__(module)
+    obj = sys.modules[module]
+    for part in name.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ImportError("module %r has no attribute %r (check MODULE:CALLABLE)" % (module, name)) from None
+    if not callable(obj):
+        raise TypeError("%s is a %s, not a WSGI callable" % (spec, type(obj).__name__))
+    return obj
+
+
+def _boot():
+    """Common start-up of a worker or a zygote: parse argv, set up sys.path,
+    signals and the connection, and import the app (or exit with status 3)."""
+    fd, threads, spec = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    for p in reversed(sys.argv[4:]):
+        sys.path.insert(0, os.path.abspath(p))
+    faulthandler.enable()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when we stop
+    worker = Worker(wire.Conn(socket.socket(fileno=fd)), None, threads)
+    _state.use_server(worker.call)  # module-level state calls work during import
+    try:
+        worker.app = _import_app(spec)
+    except BaseException as e:
+        traceback.print_exc()
+        if isinstance(e, ImportError):
+            sys.stderr.write(
+                "hint: the app is imported by %s (Python %d.%d); if the module is installed for another "
+                "interpreter, pass --python (Debian's packages are seen by /usr/bin/python3), and add the "
+                "app's directory with --pythonpath\n" % (sys.executable, sys.version_info[0], sys.version_info[1])
+            )
+        sys.stderr.flush()
+        os._exit(EXIT_IMPORT_FAILED)
+    return worker
+
+
+def _ready(conn):
+    info = {"pid": os.getpid(), "python": sys.version.split()[0], "executable": sys.executable}
+    conn.send(wire.frame(wire.READY, 0, marshal.dumps(info, 2)))
+
+
+def main():
+    """Run one worker process."""
+    worker = _boot()
+    _ready(worker.conn)
+    worker.serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+def zygote():
+    """--preload: import the app once, then fork a worker whenever the server
+    sends a Fork frame. Workers share the imported app copy-on-write. The
+    zygote reaps them and reports each exit status in a ChildExit frame."""
+    proto = _boot()
+    conn = proto.conn
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
+    signal.set_wakeup_fd(wake_w)
+    _ready(conn)
+    while True:
+        readable, _, _ = select.select([conn.sock, wake_r], [], [])
+        if wake_r in readable:
+            os.read(wake_r, 512)
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                conn.send(wire.frame(wire.CHILD_EXIT, 0, marshal.dumps((pid, status), 2)))
+        if conn.sock not in readable:
+            continue
+        f = conn.read_frame()
+        if f is None or f[0] == wire.SHUTDOWN:
+            return
+        if f[0] != wire.FORK:
+            continue
+        sock_fd, out_fd = f[3]
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.close(wake_r)
+                os.close(wake_w)
+                conn.sock.close()
+                os.dup2(out_fd, 1)
+                os.dup2(out_fd, 2)
+                os.close(out_fd)
+                worker = Worker(wire.Conn(socket.socket(fileno=sock_fd)), proto.app, proto.threads)
+                _state.use_server(worker.call)
+                _ready(worker.conn)
+                worker.serve()
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(sock_fd)
+        os.close(out_fd)
+        conn.send(wire.frame(wire.FORKED, f[1], marshal.dumps(pid, 2)))
