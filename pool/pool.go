@@ -68,7 +68,7 @@ type Pool struct {
 	slots    []slotInfo
 	stopping bool
 	started  bool
-	wg       sync.WaitGroup // one per live worker process
+	wg       sync.WaitGroup  // one per live worker process
 	forked   map[int]*worker // (mu) workers forked by the zygote, by pid
 
 	zmu    sync.Mutex // serialises starting the zygote
