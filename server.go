@@ -69,6 +69,9 @@ type Options struct {
 	LimitRequestFields    int           // default 100
 	LimitRequestFieldSize int           // default 8190
 	StatsBind             string        // serve /stats and /metrics there; "" = off
+	BodyTimeout           time.Duration // a request body stalled this long is dropped; default 30s; negative = none
+	MaxWorkerMemory       int64         // recycle a worker past this RSS in bytes; 0 = no bound
+	HealthPath            string        // answered by Go: 200 while a worker is ready, else 503; "" = off
 	StateMaxBytes         int64         // 0 = unbounded
 	StateMaxValueBytes    int           // default 64 MiB
 	// Store replaces the built-in in-memory state store.
@@ -85,6 +88,7 @@ func (o *Options) defaults() {
 	setDefault(&o.Keepalive, 2*time.Second)
 	setDefault(&o.GracefulTimeout, 30*time.Second)
 	setDefault(&o.ReadHeaderTimeout, 10*time.Second)
+	setDefault(&o.BodyTimeout, 30*time.Second)
 	setDefault(&o.MaxBodySize, 1<<30)
 	setDefault(&o.LimitRequestLine, 4094)
 	setDefault(&o.LimitRequestFields, 100)
@@ -158,6 +162,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		Python: opts.Python, App: app, Workers: opts.Workers, Threads: opts.Threads,
 		PythonPath: opts.PythonPath, MaxRequests: opts.MaxRequests, MaxRequestsJitter: opts.MaxRequestsJitter,
 		RuntimeDir: s.runtimeDir, ErrorLog: s.errorLog, StateCall: s.stateCall, Preload: opts.Preload,
+		MaxWorkerMemory: opts.MaxWorkerMemory,
 	})
 	if err != nil {
 		return nil, err
@@ -174,10 +179,13 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		maxBody = 0
 	}
 	h := &wsgi.Handler{
-		Pool: s.pool, Timeout: timeout, MaxBodySize: maxBody,
+		Pool: s.pool, Timeout: timeout, MaxBodySize: maxBody, BodyTimeout: max(opts.BodyTimeout, 0),
 		ErrorLog: s.errorLog, Observe: s.metrics.observe,
 	}
 	var handler http.Handler = &limits{opts: &s.opts, next: h}
+	if opts.HealthPath != "" {
+		handler = s.health(opts.HealthPath, handler)
+	}
 	if opts.AccessLog != nil {
 		handler = &accessLog{w: opts.AccessLog, next: handler}
 	}
@@ -377,6 +385,32 @@ func (s *Server) cleanup() {
 	if s.runtimeDir != "" {
 		os.RemoveAll(s.runtimeDir)
 	}
+}
+
+// Reload replaces the workers with ones running freshly imported code, with
+// no request dropped; if the new code fails to import, the old workers keep
+// serving and the error is returned.
+func (s *Server) Reload(ctx context.Context) error { return s.pool.Reload(ctx) }
+
+// Scale adds or retires workers; it returns the new number wanted.
+func (s *Server) Scale(ctx context.Context, delta int) (int, error) { return s.pool.Scale(ctx, delta) }
+
+// health answers path itself: 200 while at least one worker is ready.
+func (s *Server) health(path string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if n := s.pool.Ready(); n > 0 {
+			fmt.Fprintf(w, "ok: %d workers ready\n", n)
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "unavailable: no worker is ready")
+	})
 }
 
 // Pool returns the server's worker pool.

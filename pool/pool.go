@@ -50,6 +50,9 @@ type Config struct {
 	Env               []string      // environment of the workers; nil = this process's
 	ErrorLog          *log.Logger   // worker output and supervision messages
 	StartTimeout      time.Duration // how long a worker may take to import the app; 0 = 60s
+	// MaxWorkerMemory recycles a worker gracefully once its resident memory
+	// passes this many bytes; 0 = no bound.
+	MaxWorkerMemory int64
 	// Preload imports the app once, in a zygote process that forks the
 	// workers: they share its memory copy-on-write and start fast.
 	Preload bool
@@ -68,8 +71,12 @@ type Pool struct {
 	slots    []slotInfo
 	stopping bool
 	started  bool
+	target   int // (mu) workers wanted: Config.Workers, changed by Scale
 	wg       sync.WaitGroup  // one per live worker process
 	forked   map[int]*worker // (mu) workers forked by the zygote, by pid
+
+	done     chan struct{} // closed by Stop
+	reloadMu sync.Mutex    // one Reload or Scale at a time
 
 	zmu    sync.Mutex // serialises starting the zygote
 	zygote *worker    // (mu) with Preload: the process that forks workers
@@ -101,7 +108,7 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("python interpreter %q not found: install Python 3 or pass --python /usr/bin/python3 (or --venv DIR)", cfg.Python)
 	}
 	cfg.Python = path
-	return &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers), forked: map[int]*worker{}}, nil
+	return &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers), forked: map[int]*worker{}, target: cfg.Workers, done: make(chan struct{})}, nil
 }
 
 // Config returns the configuration the pool runs with.
@@ -166,6 +173,9 @@ func (p *Pool) Start(ctx context.Context) error {
 	p.mu.Lock()
 	p.started = true
 	p.mu.Unlock()
+	if p.cfg.MaxWorkerMemory > 0 {
+		go p.watchMemory()
+	}
 	return nil
 }
 
@@ -354,7 +364,7 @@ func (p *Pool) exited(w *worker) {
 		}
 		p.cfg.ErrorLog.Print(msg)
 	}
-	if p.stopping || w.state == stateDraining {
+	if p.stopping || w.state == stateDraining || w.slot >= p.target {
 		return
 	}
 	// An unexpected death: replace it, backing off if it keeps dying young.
@@ -374,9 +384,9 @@ func (p *Pool) restart(slot int, delay time.Duration) {
 	for {
 		time.Sleep(delay)
 		p.mu.Lock()
-		stopping := p.stopping
+		gone := p.stopping || slot >= p.target
 		p.mu.Unlock()
-		if stopping {
+		if gone {
 			return
 		}
 		_, err := p.spawn(context.Background(), slot)
@@ -396,6 +406,9 @@ func (p *Pool) restart(slot int, delay time.Duration) {
 // worker fail with ErrStopped.
 func (p *Pool) Stop(ctx context.Context) error {
 	p.mu.Lock()
+	if !p.stopping {
+		close(p.done)
+	}
 	p.stopping = true
 	for _, ch := range p.waiters {
 		close(ch)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -41,6 +42,9 @@ type Handler struct {
 	// through a temporary file in SpoolDir (default os.TempDir()).
 	SpoolThreshold int64
 	SpoolDir       string
+	// BodyTimeout closes a request whose body stops arriving for this long
+	// (408 when the client can still read it). 0 = no limit.
+	BodyTimeout time.Duration
 	ErrorLog       *log.Logger
 	// Observe, when set, is called once per request with the status sent
 	// (0 when the connection was cut) and the time taken.
@@ -64,6 +68,12 @@ func errorResponse(w http.ResponseWriter, code int, msg string) {
 	for k := range hd {
 		delete(hd, k)
 	}
+	writeError(w, code, msg)
+}
+
+// writeError sends a short plain-text error with the headers already set.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	hd := w.Header()
 	hd.Set("Content-Type", "text/plain; charset=utf-8")
 	hd.Set("Content-Length", strconv.Itoa(len(msg)+1))
 	w.WriteHeader(code)
@@ -132,12 +142,20 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		return nil, nil, -1, 0
 	}
 	if h.MaxBodySize > 0 && r.ContentLength > h.MaxBodySize {
-		errorResponse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large: the body may be at most %d bytes", h.MaxBodySize))
-		return nil, nil, 0, http.StatusRequestEntityTooLarge
+		return nil, nil, 0, h.bodyError(w, &http.MaxBytesError{Limit: h.MaxBodySize})
 	}
 	src := io.Reader(r.Body)
 	if h.MaxBodySize > 0 {
 		src = http.MaxBytesReader(w, r.Body, h.MaxBodySize)
+	}
+	if h.BodyTimeout > 0 {
+		rc := http.NewResponseController(w)
+		src = &idleReader{r: src, rc: rc, d: h.BodyTimeout}
+		defer func() {
+			if status == 0 {
+				rc.SetReadDeadline(time.Time{})
+			}
+		}()
 	}
 	threshold := h.SpoolThreshold
 	if threshold <= 0 {
@@ -193,25 +211,41 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 	return nil, f, int64(total), 0
 }
 
+// bodyError answers a failed body read. The connection is closed after the
+// answer, and no more of the body is read.
 func (h *Handler) bodyError(w http.ResponseWriter, err error) int {
+	http.NewResponseController(w).SetReadDeadline(time.Now()) // stop reading it
+	fail := func(code int, msg string) int {
+		w.Header().Set("Connection", "close")
+		writeError(w, code, msg)
+		return code
+	}
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		errorResponse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large: the body may be at most %d bytes", mbe.Limit))
-		return http.StatusRequestEntityTooLarge
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large: the body may be at most %d bytes", mbe.Limit))
+	case errors.As(err, &ne) && ne.Timeout():
+		return fail(http.StatusRequestTimeout, "Request Timeout: the body stopped arriving")
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return 0 // the client went away mid-body: nobody to answer
-	}
-	if strings.Contains(err.Error(), "chunk") || strings.Contains(err.Error(), "malformed") {
-		errorResponse(w, http.StatusBadRequest, "Bad Request: malformed body: "+err.Error())
-		return http.StatusBadRequest
-	}
-	if os.IsTimeout(err) {
-		errorResponse(w, http.StatusRequestTimeout, "Request Timeout: the body did not arrive in time")
-		return http.StatusRequestTimeout
+	case strings.Contains(err.Error(), "chunk") || strings.Contains(err.Error(), "malformed"):
+		return fail(http.StatusBadRequest, "Bad Request: malformed body: "+err.Error())
 	}
 	h.logf("reading a request body: %v", err)
 	return 0
+}
+
+// idleReader fails a read that waits longer than d for bytes.
+type idleReader struct {
+	r  io.Reader
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	i.rc.SetReadDeadline(time.Now().Add(i.d))
+	return i.r.Read(p)
 }
 
 // response relays one call's frames to the client.

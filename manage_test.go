@@ -1,0 +1,191 @@
+package hornbeam_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hornbeam-go/hornbeam"
+)
+
+// writeApp writes a module answering with version v.
+func writeApp(t *testing.T, dir, v string) {
+	t.Helper()
+	src := fmt.Sprintf("import os\n\ndef application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'%s']\n", v)
+	path := filepath.Join(dir, "deployed.py")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Make sure no stale bytecode hides the change.
+	os.RemoveAll(filepath.Join(dir, "__pycache__"))
+}
+
+func TestReloadUnderLoad(t *testing.T) {
+	for _, preload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preload=%v", preload), func(t *testing.T) {
+			dir := t.TempDir()
+			writeApp(t, dir, "v1")
+			s := start(t, "deployed", hornbeam.Options{Workers: 2, PythonPath: []string{dir}, Preload: preload})
+			var failed, total atomic.Int64
+			var sawV2 atomic.Bool
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			client := &http.Client{Timeout: 10 * time.Second}
+			for g := 0; g < 4; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						resp, err := client.Get(s.URL + "/")
+						total.Add(1)
+						if err != nil {
+							failed.Add(1)
+							continue
+						}
+						b, _ := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != 200 {
+							failed.Add(1)
+						}
+						if string(b) == "v2" {
+							sawV2.Store(true)
+						}
+					}
+				}()
+			}
+			time.Sleep(200 * time.Millisecond)
+			writeApp(t, dir, "v2")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := s.Reload(ctx); err != nil {
+				t.Fatalf("Reload: %v", err)
+			}
+			time.Sleep(300 * time.Millisecond)
+			close(stop)
+			wg.Wait()
+			if failed.Load() > 0 {
+				t.Errorf("%d of %d requests failed during the reload", failed.Load(), total.Load())
+			}
+			if !sawV2.Load() {
+				t.Error("never saw the new code answer")
+			}
+			// After the old workers drain, only v2 answers.
+			waitFor(t, 10*time.Second, "old workers to exit", func() bool { return s.Pool().Workers() == 2 })
+			for i := 0; i < 10; i++ {
+				if _, body := get(t, s.URL+"/"); body != "v2" {
+					t.Fatalf("after reload: %q", body)
+				}
+			}
+			contains(t, s.Log.String(), "reload", "the recycle reason")
+
+			// A broken deploy: the reload fails, the old workers keep serving.
+			os.WriteFile(filepath.Join(dir, "deployed.py"), []byte("def application(:\n"), 0o644)
+			os.RemoveAll(filepath.Join(dir, "__pycache__"))
+			if err := s.Reload(ctx); err == nil || !strings.Contains(err.Error(), "SyntaxError") {
+				t.Errorf("reloading broken code: %v, want a SyntaxError", err)
+			}
+			for i := 0; i < 5; i++ {
+				if code, body := get(t, s.URL+"/"); code != 200 || body != "v2" {
+					t.Fatalf("after a failed reload: %d %q", code, body)
+				}
+			}
+			contains(t, s.Log.String(), "old workers keep serving", "the failed reload in the log")
+		})
+	}
+}
+
+func TestScale(t *testing.T) {
+	s := start(t, "core", hornbeam.Options{Workers: 2})
+	ctx := context.Background()
+	if n, err := s.Scale(ctx, 1); err != nil || n != 3 {
+		t.Fatalf("scale up: %d %v", n, err)
+	}
+	if got := len(s.Stats().Workers); got != 3 {
+		t.Errorf("%d workers in stats after scaling up", got)
+	}
+	if n, _ := s.Scale(ctx, -2); n != 1 {
+		t.Fatalf("scale down: %d", n)
+	}
+	waitFor(t, 10*time.Second, "one worker left", func() bool { return len(s.Stats().Workers) == 1 })
+	if n, _ := s.Scale(ctx, -1); n != 1 {
+		t.Errorf("scaled below one worker: %d", n)
+	}
+	if code, _ := get(t, s.URL+"/pid"); code != 200 {
+		t.Errorf("after scaling: %d", code)
+	}
+	contains(t, s.Log.String(), "scaling down", "the recycle reason")
+}
+
+func TestMaxWorkerMemory(t *testing.T) {
+	s := start(t, "hostile_mem", hornbeam.Options{Workers: 1, MaxWorkerMemory: 60 << 20})
+	_, pid := get(t, s.URL+"/pid")
+	if code, _ := get(t, s.URL+"/grow?mb=100"); code != 200 {
+		t.Fatalf("grow: %d", code)
+	}
+	waitFor(t, 15*time.Second, "the worker to be recycled", func() bool {
+		resp, err := http.Get(s.URL + "/pid")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 200 && string(b) != pid
+	})
+	contains(t, s.Log.String(), "--max-worker-memory", "the recycle reason")
+}
+
+func TestHealth(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "broken")
+	t.Setenv("HB_BROKEN_MARKER", marker)
+	s := start(t, "hostile_flaky", hornbeam.Options{Workers: 1, HealthPath: "/healthz"})
+	code, body := get(t, s.URL+"/healthz")
+	if code != 200 || !strings.HasPrefix(body, "ok") {
+		t.Errorf("healthy: %d %q", code, body)
+	}
+	// Break the app on disk and kill the only worker: its replacement
+	// cannot import, so no worker is ready.
+	os.WriteFile(marker, nil, 0o644)
+	get(t, s.URL+"/die")
+	waitFor(t, 10*time.Second, "health to say 503", func() bool {
+		code, _ := get(t, s.URL+"/healthz")
+		return code == 503
+	})
+	os.Remove(marker)
+	waitFor(t, 20*time.Second, "health to recover", func() bool {
+		code, _ := get(t, s.URL+"/healthz")
+		return code == 200
+	})
+}
+
+func TestBodyTimeout(t *testing.T) {
+	s := start(t, "core", hornbeam.Options{Workers: 1, BodyTimeout: 500 * time.Millisecond})
+	c, err := net.Dial("tcp", hostOf(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	t0 := time.Now()
+	b, _ := io.ReadAll(c)
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("a stalled body held the connection for %s with a 500ms body timeout", d)
+	}
+	if !strings.HasPrefix(string(b), "HTTP/1.1 408") {
+		t.Errorf("stalled body: %q, want 408", b)
+	}
+}

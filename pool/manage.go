@@ -1,0 +1,184 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Reload replaces every worker with one running freshly imported code: the
+// new workers start (with Preload, from a new zygote), and once all of them
+// are ready the old ones stop taking requests, finish those they hold and
+// exit. If the new code cannot be imported, the old workers keep serving
+// and the error is returned.
+func (p *Pool) Reload(ctx context.Context) error {
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	p.mu.Lock()
+	old := append([]*worker(nil), p.workers...)
+	target := p.target
+	oldZygote := p.zygote
+	p.mu.Unlock()
+	p.cfg.ErrorLog.Printf("reloading: starting %d workers with fresh code", target)
+
+	if p.cfg.Preload {
+		z, err := startProcess(p, -1, zygoteBootstrap)
+		if err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+		select {
+		case <-z.ready:
+		case <-z.exited:
+			err := &StartError{App: p.cfg.App, Status: "(zygote) " + z.exitStatus, Output: z.startOutput()}
+			p.cfg.ErrorLog.Printf("reload failed, the old workers keep serving: %v", err)
+			return err
+		case <-ctx.Done():
+			z.kill()
+			return fmt.Errorf("reload: %w", ctx.Err())
+		}
+		p.mu.Lock()
+		p.zygote = z
+		p.mu.Unlock()
+	}
+
+	var fresh []*worker
+	for slot := 0; slot < target; slot++ {
+		w, err := p.spawn(ctx, slot)
+		if err != nil {
+			p.mu.Lock()
+			for _, n := range fresh {
+				p.drainLocked(n)
+			}
+			if p.cfg.Preload && oldZygote != nil {
+				z := p.zygote
+				p.zygote = oldZygote
+				defer z.shutdown()
+			}
+			p.mu.Unlock()
+			p.cfg.ErrorLog.Printf("reload failed, the old workers keep serving: %v", err)
+			return err
+		}
+		fresh = append(fresh, w)
+	}
+	p.mu.Lock()
+	for _, w := range old {
+		if w.state == stateReady {
+			p.cfg.ErrorLog.Printf("retiring worker %d (slot %d): reload", w.pid, w.slot+1)
+		}
+		p.drainLocked(w)
+	}
+	p.mu.Unlock()
+	if oldZygote != nil {
+		go p.retireZygote(oldZygote, old)
+	}
+	p.cfg.ErrorLog.Printf("reloaded: %d workers run the new code", len(fresh))
+	return nil
+}
+
+// retireZygote stops an old zygote once the workers it forked are gone
+// (it reports their exits until then).
+func (p *Pool) retireZygote(z *worker, forked []*worker) {
+	for _, w := range forked {
+		select {
+		case <-w.exited:
+		case <-p.done:
+		}
+	}
+	z.shutdown()
+}
+
+// Scale adds (delta > 0) or retires (delta < 0) workers, one at a time. It
+// returns the new number of workers wanted; the pool never drops below one.
+func (p *Pool) Scale(ctx context.Context, delta int) (int, error) {
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	for ; delta > 0; delta-- {
+		p.mu.Lock()
+		slot := p.target
+		p.target++
+		if len(p.slots) < p.target {
+			p.slots = append(p.slots, slotInfo{})
+		}
+		p.mu.Unlock()
+		p.cfg.ErrorLog.Printf("scaling up: starting worker slot %d", slot+1)
+		if _, err := p.spawn(ctx, slot); err != nil {
+			p.mu.Lock()
+			p.target--
+			p.mu.Unlock()
+			return p.Target(), err
+		}
+	}
+	for ; delta < 0; delta++ {
+		p.mu.Lock()
+		if p.target <= 1 {
+			p.mu.Unlock()
+			p.cfg.ErrorLog.Printf("not scaling down: one worker is the minimum")
+			break
+		}
+		p.target--
+		for _, w := range p.workers {
+			if w.slot == p.target && w.state == stateReady {
+				p.cfg.ErrorLog.Printf("retiring worker %d (slot %d): scaling down", w.pid, w.slot+1)
+				p.drainLocked(w)
+			}
+		}
+		p.mu.Unlock()
+	}
+	return p.Target(), nil
+}
+
+// Target returns the number of workers the pool keeps running.
+func (p *Pool) Target() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.target
+}
+
+// Ready returns the number of workers taking requests.
+func (p *Pool) Ready() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, w := range p.workers {
+		if w.state == stateReady {
+			n++
+		}
+	}
+	return n
+}
+
+// watchMemory recycles workers whose RSS passes MaxWorkerMemory.
+func (p *Pool) watchMemory() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		var over []*worker
+		for _, w := range p.workers {
+			if w.state == stateReady && !p.slots[w.slot].retiring {
+				over = append(over, w)
+			}
+		}
+		p.mu.Unlock()
+		for _, w := range over {
+			r := rss(w.pid)
+			if r <= p.cfg.MaxWorkerMemory {
+				continue
+			}
+			p.mu.Lock()
+			fresh := !p.slots[w.slot].retiring && w.state == stateReady
+			if fresh {
+				p.slots[w.slot].retiring = true
+			}
+			p.mu.Unlock()
+			if fresh {
+				go p.recycle(w, fmt.Sprintf("its RSS %d MiB is over --max-worker-memory %d MiB", r>>20, p.cfg.MaxWorkerMemory>>20))
+			}
+		}
+	}
+}
