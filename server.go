@@ -72,6 +72,8 @@ type Options struct {
 	BodyTimeout           time.Duration // a request body stalled this long is dropped; default 30s; negative = none
 	MaxWorkerMemory       int64         // recycle a worker past this RSS in bytes; 0 = no bound
 	HealthPath            string        // answered by Go: 200 while a worker is ready, else 503; "" = off
+	ReloadOnChange        bool          // reload the workers when a .py file under PythonPath changes
+	UnixSocketMode        os.FileMode   // permissions of unix socket binds; 0 = as created
 	StateMaxBytes         int64         // 0 = unbounded
 	StateMaxValueBytes    int           // default 64 MiB
 	// Store replaces the built-in in-memory state store.
@@ -226,6 +228,9 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 			}
 		}(ln)
 	}
+	if opts.ReloadOnChange {
+		go s.watchPython(context.Background(), time.Second)
+	}
 	ok = true
 	return s, nil
 }
@@ -268,6 +273,11 @@ func (s *Server) listen() error {
 			return err
 		}
 		s.listeners = append(s.listeners, ln)
+		if path, ok := strings.CutPrefix(b, "unix:"); ok && s.opts.UnixSocketMode != 0 {
+			if err := os.Chmod(path, s.opts.UnixSocketMode); err != nil {
+				return fmt.Errorf("setting the mode of %s: %w", path, err)
+			}
+		}
 	}
 	return nil
 }

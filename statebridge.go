@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/hornbeam-go/hornbeam/pymarshal"
@@ -69,7 +70,7 @@ func (s *Server) stateOp(payload []byte) (any, error) {
 	}
 	op, _ := t[0].(string)
 	args := t[1:]
-	argc := map[string]int{"get": 1, "get_multi": 1, "set": 3, "delete": 1, "incr": 2, "keys": 1, "stats": 0}
+	argc := stateArgc
 	if n, known := argc[op]; !known || len(args) != n {
 		return nil, fmt.Errorf("%w: unknown state operation %q with %d arguments", errBadArgs, op, len(args))
 	}
@@ -78,20 +79,19 @@ func (s *Server) stateOp(payload []byte) (any, error) {
 	case "stats":
 		return s.statsForPython(), nil
 	case "keys":
-		prefix, _ := args[0].(string)
-		keys := st.Keys(prefix)
-		out := make(pymarshal.List, 0, len(keys))
-		for _, k := range keys {
-			if len(k) > 0 && k[0] == 0 {
-				if prefix != "" {
-					continue
-				}
-				out = append(out, []byte(k))
-			} else {
-				out = append(out, k)
-			}
+		if args[0] == nil {
+			return wireKeys(st.Keys(""), nil), nil
 		}
-		return out, nil
+		prefix, ok := args[0].(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: the key prefix must be a str", errBadArgs)
+		}
+		keys := st.Keys(prefix)
+		if strings.HasPrefix(prefix, "\x00") {
+			// str keys starting with NUL travel encoded, as non-str keys do.
+			keys = st.Keys("\x00")
+		}
+		return wireKeys(keys, &prefix), nil
 	case "get_multi":
 		list, ok := args[0].(pymarshal.List)
 		if !ok {
@@ -158,6 +158,35 @@ func (s *Server) stateOp(payload []byte) (any, error) {
 		}
 		return nil, st.Set(key, val, ttl)
 	}
+}
+
+// stateArgc is the number of arguments of each state operation.
+var stateArgc = map[string]int{"get": 1, "get_multi": 1, "set": 3, "delete": 1, "incr": 2, "keys": 1, "stats": 0}
+
+// wireKeys turns store keys into their wire form: str for plain keys,
+// bytes for encoded ones. With a prefix, only str keys starting with it are
+// kept (encoded str keys are decoded to check).
+func wireKeys(keys []string, prefix *string) pymarshal.List {
+	out := make(pymarshal.List, 0, len(keys))
+	for _, k := range keys {
+		encoded := len(k) > 0 && k[0] == 0
+		if prefix != nil {
+			if encoded {
+				v, err := pymarshal.Unmarshal([]byte(k[1:]))
+				if str, ok := v.(string); err != nil || !ok || !strings.HasPrefix(str, *prefix) {
+					continue
+				}
+			} else if !strings.HasPrefix(k, *prefix) {
+				continue
+			}
+		}
+		if encoded {
+			out = append(out, []byte(k))
+		} else {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // StateGet returns the value stored under key, decoded: int64 for

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -48,6 +49,31 @@ func (v duration) Set(s string) error {
 	return nil
 }
 
+// size is a flag value: bytes, with an optional unit (512M, 1G, 64KiB).
+type size struct{ n *int64 }
+
+func (v size) String() string { return strconv.FormatInt(*v.n, 10) }
+func (v size) Type() string   { return "bytes" }
+func (v size) Set(s string) error {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = num, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a number of bytes, optionally with K, M or G")
+	}
+	*v.n = n * mult
+	return nil
+}
+
 type config struct {
 	opts        hornbeam.Options
 	workerClass string
@@ -55,6 +81,7 @@ type config struct {
 	accessLog   string
 	errorLog    string
 	version     bool
+	umask       string
 }
 
 func flags(c *config) *pflag.FlagSet {
@@ -62,7 +89,7 @@ func flags(c *config) *pflag.FlagSet {
 	fs.SortFlags = false
 	o := &c.opts
 	*o = hornbeam.Options{Workers: 4, Threads: 1, Timeout: 30 * time.Second, Keepalive: 2 * time.Second,
-		GracefulTimeout: 30 * time.Second, MaxRequests: 1000, Python: "python3", ReadHeaderTimeout: 10 * time.Second,
+		GracefulTimeout: 30 * time.Second, MaxRequests: 1000, Python: "python3", ReadHeaderTimeout: 10 * time.Second, BodyTimeout: 30 * time.Second,
 		MaxBodySize: 1 << 30, LimitRequestLine: 4094, LimitRequestFields: 100, LimitRequestFieldSize: 8190}
 	fs.StringSliceVarP(&o.Bind, "bind", "b", []string{"127.0.0.1:8000"}, "address to listen on, HOST:PORT or unix:/path (repeatable)")
 	fs.IntVarP(&o.Workers, "workers", "w", o.Workers, "Python worker processes")
@@ -82,10 +109,15 @@ func flags(c *config) *pflag.FlagSet {
 	fs.StringVar(&c.errorLog, "error-log", "", "error log file, - for stdout (default stderr)")
 	fs.Var(duration{&o.GracefulTimeout}, "graceful-timeout", "on SIGTERM/SIGINT, how long in-flight requests may take to finish")
 	fs.Var(duration{&o.ReadHeaderTimeout}, "read-header-timeout", "how long a client may take to send its request headers")
-	fs.Int64Var(&o.MaxBodySize, "max-body-size", o.MaxBodySize, "largest request body in bytes (413 beyond; 0: unlimited)")
+	fs.Var(duration{&o.BodyTimeout}, "body-timeout", "drop a request whose body stops arriving for this long (408)")
+	fs.Var(size{&o.MaxBodySize}, "max-body-size", "largest request body, bytes or with K/M/G (413 beyond; 0: unlimited)")
 	fs.IntVar(&o.LimitRequestLine, "limit-request-line", o.LimitRequestLine, "largest request line in bytes (414 beyond)")
 	fs.IntVar(&o.LimitRequestFields, "limit-request-fields", o.LimitRequestFields, "most header fields in a request (431 beyond)")
 	fs.IntVar(&o.LimitRequestFieldSize, "limit-request-field-size", o.LimitRequestFieldSize, "largest header field in bytes (431 beyond)")
+	fs.Var(size{&o.MaxWorkerMemory}, "max-worker-memory", "recycle a worker gracefully once its RSS passes this, e.g. 512M (0: no bound)")
+	fs.StringVar(&o.HealthPath, "health-path", "", "answer this path from Go: 200 while a worker is ready, 503 otherwise (default off)")
+	fs.BoolVar(&o.ReloadOnChange, "reload", false, "restart the workers when a .py file under --pythonpath changes (development)")
+	fs.StringVar(&c.umask, "umask", "", "umask for unix socket binds, octal like 007 (default: the process umask)")
 	fs.StringVar(&o.StatsBind, "stats-bind", "", "serve GET /stats (JSON) and /metrics (Prometheus) on this address (default off)")
 	fs.Int64Var(&o.StateMaxBytes, "state-max-bytes", 0, "bound the shared state's memory, evicting expired then least recently used keys (0: unbounded)")
 	fs.IntVar(&o.StateMaxValueBytes, "state-max-value-bytes", 64<<20, "largest single value in the shared state")
@@ -122,6 +154,62 @@ func openLog(path string, def io.Writer, stdout io.Writer) (io.Writer, error) {
 		return nil, fmt.Errorf("opening log: %w", err)
 	}
 	return f, nil
+}
+
+// handleSignal carries out an operator's signal.
+func handleSignal(ctx context.Context, srv *hornbeam.Server, sig os.Signal, logf func(string, ...any)) {
+	switch sig {
+	case syscall.SIGHUP:
+		logf("SIGHUP: reloading the workers")
+		if err := srv.Reload(ctx); err != nil {
+			logf("reload failed: %v", err)
+		}
+	case syscall.SIGTTIN, syscall.SIGTTOU:
+		delta := 1
+		if sig == syscall.SIGTTOU {
+			delta = -1
+		}
+		n, err := srv.Scale(ctx, delta)
+		if err != nil {
+			logf("scaling failed: %v", err)
+		}
+		logf("%s: %d workers wanted", sig, n)
+	case syscall.SIGUSR2:
+		pid, err := upgrade(srv)
+		if err != nil {
+			logf("SIGUSR2: binary upgrade failed: %v", err)
+			return
+		}
+		logf("SIGUSR2: started a new hornbeam (pid %d) on the same sockets; send SIGTERM to this one (pid %d) once it serves", pid, os.Getpid())
+	}
+}
+
+// upgrade starts the hornbeam binary anew on this server's listening
+// sockets (HORNBEAM_INHERIT_FDS), as nginx and gunicorn do on SIGUSR2. Both
+// serve until the operator stops the old one.
+func upgrade(srv *hornbeam.Server) (int, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	files, err := srv.ListenerFiles()
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), "HORNBEAM_INHERIT_FDS="+strconv.Itoa(len(files)))
+	cmd.ExtraFiles = files
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	go cmd.Wait()
+	return cmd.Process.Pid, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -164,10 +252,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if c.opts.Timeout == 0 {
 		c.opts.Timeout = -1
 	}
+	if c.opts.BodyTimeout == 0 {
+		c.opts.BodyTimeout = -1
+	}
+	if c.umask != "" {
+		m, err := strconv.ParseUint(strings.TrimPrefix(c.umask, "0o"), 8, 32)
+		if err != nil || m > 0o777 {
+			fmt.Fprintf(stderr, "hornbeam: --umask %q: want an octal mask like 007\n", c.umask)
+			return 2
+		}
+		c.opts.UnixSocketMode = os.FileMode(0o777 &^ m)
+	}
+	inherited, err := hornbeam.InheritedListeners()
+	if err != nil {
+		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
+		return 1
+	}
+	if len(inherited) > 0 {
+		c.opts.Listeners, c.opts.Bind = inherited, nil
+	}
 	if c.opts.MaxBodySize == 0 {
 		c.opts.MaxBodySize = -1
 	}
-	var err error
 	if c.opts.ErrorLog, err = openLog(c.errorLog, stderr, stdout); err != nil {
 		fmt.Fprintf(stderr, "hornbeam: --error-log: %v\n", err)
 		return 2
@@ -196,12 +302,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if a := srv.StatsAddr(); a != nil {
 		fmt.Fprintf(c.opts.ErrorLog, "stats on http://%s/stats and /metrics\n", a)
 	}
-	select {
-	case <-ctx.Done():
-	case err := <-srv.Err():
-		fmt.Fprintf(stderr, "hornbeam: serving failed: %v\n", err)
-		srv.Stop(context.Background())
-		return 1
+	ops := make(chan os.Signal, 8)
+	signal.Notify(ops, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR2)
+	defer signal.Stop(ops)
+	logf := func(format string, args ...any) { fmt.Fprintf(c.opts.ErrorLog, format+"\n", args...) }
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case err := <-srv.Err():
+			fmt.Fprintf(stderr, "hornbeam: serving failed: %v\n", err)
+			srv.Stop(context.Background())
+			return 1
+		case sig := <-ops:
+			go handleSignal(ctx, srv, sig, logf)
+		}
 	}
 	fmt.Fprintf(c.opts.ErrorLog, "shutting down: finishing in-flight requests (up to %s)\n", c.opts.GracefulTimeout)
 	sctx, scancel := context.WithTimeout(context.Background(), c.opts.GracefulTimeout)

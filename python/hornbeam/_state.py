@@ -156,12 +156,21 @@ class _Local:
                 for k in list(self._data):
                     if self._live(k, now) is None:
                         continue
-                    if prefix is None or (type(k) is str and k.startswith(prefix)):
+                    if prefix is None or _str_key_has_prefix(k, prefix):
                         out.append(k)
                 return sorted(out, key=lambda k: k.encode("utf-8", "surrogatepass") if type(k) is str else k)
             if op == "stats":
                 return {"workers": [], "local": True}
         raise ValueError("unknown state operation %r" % (op,))
+
+
+def _str_key_has_prefix(k, prefix):
+    """Whether wire key k is a str key starting with prefix (str keys that
+    start with NUL travel encoded, like non-str keys)."""
+    if type(k) is str:
+        return k.startswith(prefix)
+    user = marshal.loads(k[1:])
+    return type(user) is str and user.startswith(prefix)
 
 
 _backend = _Local()

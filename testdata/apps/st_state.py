@@ -209,7 +209,7 @@ def case_keys_nul_prefix():
     # A str key that starts with NUL is still a str key.
     state_set("\0kn", 1)
     state_set(b"\0kn", 1)
-    return state_keys("\0")
+    return state_keys("\0kn")
 
 
 def case_aliases():
