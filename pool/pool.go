@@ -71,7 +71,7 @@ type Pool struct {
 	slots    []slotInfo
 	stopping bool
 	started  bool
-	target   int // (mu) workers wanted: Config.Workers, changed by Scale
+	target   int             // (mu) workers wanted: Config.Workers, changed by Scale
 	wg       sync.WaitGroup  // one per live worker process
 	forked   map[int]*worker // (mu) workers forked by the zygote, by pid
 

@@ -45,7 +45,7 @@ type Handler struct {
 	// BodyTimeout closes a request whose body stops arriving for this long
 	// (408 when the client can still read it). 0 = no limit.
 	BodyTimeout time.Duration
-	ErrorLog       *log.Logger
+	ErrorLog    *log.Logger
 	// Observe, when set, is called once per request with the status sent
 	// (0 when the connection was cut) and the time taken.
 	Observe func(status int, d time.Duration)
