@@ -235,6 +235,33 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Check imports app in one worker process, as Start would, without
+// serving: nil if it loads, else the error (a *pool.StartError carries the
+// Python traceback).
+func Check(ctx context.Context, app string, opts Options) error {
+	opts.defaults()
+	app, err := ParseAppSpec(app)
+	if err != nil {
+		return err
+	}
+	dir, err := unpackRuntime()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	p, err := pool.New(pool.Config{
+		Python: opts.Python, App: app, Workers: 1, Threads: 1, PythonPath: opts.PythonPath,
+		RuntimeDir: dir, ErrorLog: log.New(opts.ErrorLog, "", log.LstdFlags),
+	})
+	if err != nil {
+		return err
+	}
+	if err := p.Start(ctx); err != nil {
+		return err
+	}
+	return p.Stop(ctx)
+}
+
 // ParseAppSpec checks "module:callable" and fills in the default callable
 // "application".
 func ParseAppSpec(spec string) (string, error) {

@@ -82,6 +82,8 @@ type config struct {
 	errorLog    string
 	version     bool
 	umask       string
+	configFile  string
+	printConfig bool
 }
 
 func flags(c *config) *pflag.FlagSet {
@@ -121,25 +123,10 @@ func flags(c *config) *pflag.FlagSet {
 	fs.StringVar(&o.StatsBind, "stats-bind", "", "serve GET /stats (JSON) and /metrics (Prometheus) on this address (default off)")
 	fs.Int64Var(&o.StateMaxBytes, "state-max-bytes", 0, "bound the shared state's memory, evicting expired then least recently used keys (0: unbounded)")
 	fs.IntVar(&o.StateMaxValueBytes, "state-max-value-bytes", 64<<20, "largest single value in the shared state")
+	fs.StringVarP(&c.configFile, "config", "c", "", "TOML file with settings named like the flags (precedence: flag > HORNBEAM_* env > file > default)")
+	fs.BoolVar(&c.printConfig, "print-config", false, "print the effective configuration, and where each value came from, then exit")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	return fs
-}
-
-// applyEnv sets every flag not given on the command line from HORNBEAM_<FLAG>.
-func applyEnv(fs *pflag.FlagSet) error {
-	var err error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed {
-			return
-		}
-		name := "HORNBEAM_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(name); ok {
-			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("invalid value %q for %s: %v", v, name, serr)
-			}
-		}
-	})
-	return err
 }
 
 func openLog(path string, def io.Writer, stdout io.Writer) (io.Writer, error) {
@@ -217,7 +204,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flags(&c)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: hornbeam [flags] MODULE:CALLABLE\n\nServes a Python WSGI application (CALLABLE defaults to \"application\").\nEvery flag can also come from HORNBEAM_<FLAG> (e.g. HORNBEAM_WORKERS=8); a flag wins.\n\nFlags:\n%s", fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: hornbeam [flags] MODULE:CALLABLE\n       hornbeam [flags] check MODULE:CALLABLE   (import the app, exit 0 or 1)\n\nServes a Python WSGI application (CALLABLE defaults to \"application\").\nEvery flag can also come from HORNBEAM_<FLAG> (e.g. HORNBEAM_WORKERS=8); a flag wins.\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -226,9 +213,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hornbeam: %v (see hornbeam --help)\n", err)
 		return 2
 	}
-	if err := applyEnv(fs); err != nil {
+	src := commandLineSources(fs)
+	if err := applyEnv(fs, src); err != nil {
 		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
 		return 2
+	}
+	if c.configFile != "" {
+		if err := applyFile(fs, c.configFile, src); err != nil {
+			fmt.Fprintf(stderr, "hornbeam: %v\n", err)
+			return 2
+		}
+	}
+	if c.printConfig {
+		printConfig(stdout, fs, src)
+		return 0
 	}
 	if c.version {
 		fmt.Fprintf(stdout, "hornbeam %s\n", hornbeam.Version)
@@ -242,10 +240,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() != 1 {
+	check := fs.NArg() == 2 && fs.Arg(0) == "check"
+	if fs.NArg() != 1 && !check {
 		fmt.Fprintln(stderr, "hornbeam: give exactly one application, like: hornbeam myapp:application (see hornbeam --help)")
 		return 2
 	}
+	app := fs.Arg(fs.NArg() - 1)
 	if c.venv != "" {
 		c.opts.Python = filepath.Join(c.venv, "bin", "python")
 	}
@@ -287,7 +287,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
-	srv, err := hornbeam.Start(ctx, fs.Arg(0), c.opts)
+	if check {
+		if err := hornbeam.Check(ctx, app, c.opts); err != nil {
+			var se *pool.StartError
+			if errors.As(err, &se) && c.errorLog != "" {
+				fmt.Fprintf(stderr, "%s\n", strings.TrimRight(se.Output, "\n"))
+			}
+			fmt.Fprintf(stderr, "hornbeam check: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "hornbeam check: %s imports and is callable\n", app)
+		return 0
+	}
+	srv, err := hornbeam.Start(ctx, app, c.opts)
 	if err != nil {
 		var se *pool.StartError
 		if errors.As(err, &se) && c.errorLog != "" {
@@ -297,7 +309,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	for _, a := range srv.Addrs() {
-		fmt.Fprintf(c.opts.ErrorLog, "hornbeam %s listening on %s://%s (%d workers, app %s)\n", hornbeam.Version, a.Network(), a, c.opts.Workers, fs.Arg(0))
+		fmt.Fprintf(c.opts.ErrorLog, "hornbeam %s listening on %s://%s (%d workers, app %s)\n", hornbeam.Version, a.Network(), a, c.opts.Workers, app)
 	}
 	if a := srv.StatsAddr(); a != nil {
 		fmt.Fprintf(c.opts.ErrorLog, "stats on http://%s/stats and /metrics\n", a)
