@@ -215,14 +215,15 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	// Decided once: Serve itself fills in http.Server.TLSConfig when it
+	// sets up HTTP/2, so it cannot be read again per listener.
+	tlsConf := s.http.TLSConfig
 	for _, ln := range s.listeners {
+		if tlsConf != nil {
+			ln = tls.NewListener(ln, tlsConf)
+		}
 		go func(ln net.Listener) {
-			var err error
-			if s.http.TLSConfig != nil {
-				err = s.http.Serve(tls.NewListener(ln, s.http.TLSConfig))
-			} else {
-				err = s.http.Serve(ln)
-			}
+			err := s.http.Serve(ln)
 			if !errors.Is(err, http.ErrServerClosed) {
 				s.serveErr <- err
 			}
