@@ -123,6 +123,9 @@ type StartError struct {
 
 func (e *StartError) Error() string {
 	out := strings.TrimRight(e.Output, "\n")
+	if out == "" {
+		out = "it printed nothing (is --python a Python 3 interpreter?)"
+	}
 	last := out
 	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
 		last = out[i+1:]

@@ -246,6 +246,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	app := fs.Arg(fs.NArg() - 1)
+	if c.opts.Workers < 1 || c.opts.Threads < 1 {
+		fmt.Fprintf(stderr, "hornbeam: --workers and --threads must be at least 1 (got %d and %d)\n", c.opts.Workers, c.opts.Threads)
+		return 2
+	}
 	if c.venv != "" {
 		c.opts.Python = filepath.Join(c.venv, "bin", "python")
 	}
@@ -300,6 +304,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	srv, err := hornbeam.Start(ctx, app, c.opts)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintln(stderr, "hornbeam: stopped by a signal before the workers were ready")
+		return 0
+	}
 	if err != nil {
 		var se *pool.StartError
 		if errors.As(err, &se) && c.errorLog != "" {

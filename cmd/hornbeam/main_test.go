@@ -151,7 +151,7 @@ func startHB(t *testing.T, env []string, args ...string) *hbProc {
 		p.kill()
 		cancel()
 		if t.Failed() {
-			t.Logf("hornbeam %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), p.stdout, p.stderr)
+			t.Logf("%s hornbeam --python %s %s\nstdout:\n%s\nstderr:\n%s", strings.Join(env, " "), python, strings.Join(args, " "), p.stdout, p.stderr)
 		}
 	})
 	return p
@@ -548,6 +548,9 @@ func TestEnvWorkersAndBind(t *testing.T) {
 			p := startHB(t, tt.env(envPort), args...)
 			p.waitReady(p.stderr.String)
 			pid := p.cmd.Process.Pid
+			if want := fmt.Sprintf("(%d workers,", tt.workers); !strings.Contains(p.stderr.String(), want) {
+				t.Errorf("the \"listening on\" line does not say %q:\n%s", want, p.stderr)
+			}
 			if got := workers(pid); len(got) != tt.workers {
 				t.Errorf("%d Python worker processes (%v), want %d", len(got), got, tt.workers)
 			}
@@ -573,6 +576,51 @@ func TestEnvWorkersAndBind(t *testing.T) {
 			if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", idlePort), time.Second); err == nil {
 				c.Close()
 				t.Errorf("hornbeam also listens on port %d, which the overridden setting named", idlePort)
+			}
+		})
+	}
+}
+
+// -w 0 has no documented meaning: hornbeam may refuse it or run some
+// workers, but the "listening on" line must not claim a number of workers
+// other than the number running.
+func TestZeroWorkersNotMisreported(t *testing.T) {
+	needPython(t)
+	for _, tt := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"-w 0", nil, []string{"-w", "0"}},
+		{"HORNBEAM_WORKERS=0", []string{"HORNBEAM_WORKERS=0"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string{"-b", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, tt.args...), "--pythonpath", testdata(t), "ok_app")
+			p := startHB(t, tt.env, args...)
+			deadline := time.Now().Add(20 * time.Second)
+			for !p.exited() && !strings.Contains(p.stderr.String(), " listening on ") {
+				if time.Now().After(deadline) {
+					t.Fatalf("neither ready nor exited after 20s")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if p.exited() {
+				stderr := p.stderr.String()
+				if code := p.cmd.ProcessState.ExitCode(); code == 0 {
+					t.Errorf("exited 0 without serving")
+				}
+				noGoCrash(t, stderr)
+				if ls := lines(stderr); len(ls) != 1 || !strings.Contains(ls[0], "workers") {
+					t.Errorf("refused, but not with one line naming the workers setting:\n%s", stderr)
+				}
+				return
+			}
+			m := regexp.MustCompile(`\((\d+) workers,`).FindStringSubmatch(p.stderr.String())
+			if m == nil {
+				t.Fatalf("no worker count in the \"listening on\" line:\n%s", p.stderr)
+			}
+			if got := workers(p.cmd.Process.Pid); strconv.Itoa(len(got)) != m[1] {
+				t.Errorf("the \"listening on\" line says %s workers, but %d Python workers run (%v)", m[1], len(got), got)
 			}
 		})
 	}
@@ -632,10 +680,18 @@ func TestTimeoutGives504(t *testing.T) {
 	}
 }
 
-// --- 9. SIGTERM -------------------------------------------------------------------
+// --- 9. SIGTERM and SIGINT -------------------------------------------------------------------
 
-func TestSIGTERMGraceful(t *testing.T) {
+// SIGTERM (and SIGINT, Ctrl-C) stop the server gracefully: the request in
+// flight finishes, the process exits 0, the port is closed, the workers gone.
+func TestGracefulShutdown(t *testing.T) {
 	needPython(t)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) { testGracefulShutdown(t, sig) })
+	}
+}
+
+func testGracefulShutdown(t *testing.T, sig syscall.Signal) {
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	p := startHB(t, nil, "-b", addr, "-w", "1", "--pythonpath", testdata(t), "ok_app")
@@ -662,7 +718,7 @@ func TestSIGTERMGraceful(t *testing.T) {
 		res <- result{resp.StatusCode, string(b), err}
 	}()
 	sent := time.Now()
-	// SIGTERM once the app runs the request (it says so in the error log),
+	// Signal once the app runs the request (it says so in the error log),
 	// and no sooner than 300 ms after it was sent.
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(p.stderr.String(), "ok_app: sleeping 1.5") {
@@ -672,7 +728,7 @@ func TestSIGTERMGraceful(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(time.Until(sent.Add(300 * time.Millisecond)))
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	r := <-res
@@ -683,7 +739,7 @@ func TestSIGTERMGraceful(t *testing.T) {
 		t.Errorf("the in-flight request got %d %q, want 200 \"slept 1.5\"", r.code, r.body)
 	}
 	if code := p.wait(10 * time.Second); code != 0 {
-		t.Errorf("exit status %d after SIGTERM, want 0", code)
+		t.Errorf("exit status %d after %s, want 0", code, sig)
 	}
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
