@@ -219,7 +219,7 @@ func (p *Pool) spawn(ctx context.Context, slot int) (*worker, error) {
 
 // capacity is how many requests one worker holds: Threads running plus one
 // queued behind them.
-func (p *Pool) capacity() int { return p.cfg.Threads + 8 }
+func (p *Pool) capacity() int { return p.cfg.Threads + 1 }
 
 func (p *Pool) pickLocked() *worker {
 	var best *worker
@@ -253,16 +253,27 @@ func (p *Pool) handOffLocked() {
 // body. It waits for a free worker as long as ctx allows. The caller reads
 // the response frames from the returned Call and must call Call.Close.
 func (p *Pool) Do(ctx context.Context, environ []byte, body *os.File, label string) (*Call, error) {
-	w, err := p.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, err := w.send(environ, body, label)
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		w, err := p.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c, err := w.send(environ, body, label)
+		if err == nil {
+			return c, nil
+		}
 		p.release(w, false)
-		return nil, err
+		// The worker died before it could read the request: another one
+		// can take it.
+		if attempt == 2 {
+			return nil, err
+		}
+		if body != nil {
+			if _, serr := body.Seek(0, 0); serr != nil {
+				return nil, err
+			}
+		}
 	}
-	return c, nil
 }
 
 func (p *Pool) acquire(ctx context.Context) (*worker, error) {

@@ -392,6 +392,13 @@ func (w *worker) readLoop() {
 		w.p.cfg.ErrorLog.Printf("worker %d: %v; killing it", w.pid, err)
 		w.kill()
 	}
+	// The worker is gone: take it out of rotation at once, before its exit
+	// is reaped, so no request is sent to it meanwhile.
+	w.p.mu.Lock()
+	if w.state == stateReady {
+		w.state = stateDead // (a draining worker stays draining: its exit is expected)
+	}
+	w.p.mu.Unlock()
 	w.mu.Lock()
 	for id, c := range w.calls {
 		w.lost = append(w.lost, c.label)

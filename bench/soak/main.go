@@ -42,7 +42,7 @@ func main() {
 	ctx := context.Background()
 	srv, err := hornbeam.Start(ctx, "app:application", hornbeam.Options{
 		Bind: []string{"127.0.0.1:0"}, Workers: 2, Python: *python, PythonPath: []string{file},
-		MaxRequests: 5000, MaxRequestsJitter: 500, Timeout: 10 * time.Second, ErrorLog: io.Discard,
+		MaxRequests: 5000, MaxRequestsJitter: 500, Timeout: 10 * time.Second, ErrorLog: errorLog(),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
@@ -179,4 +179,14 @@ func selfRSS() int64 {
 func callerDir() (string, string, error) {
 	_, file, _, _ := runtime.Caller(0)
 	return file, filepath.Dir(file), nil
+}
+
+// errorLog is the server's error log: $SOAK_ERROR_LOG, or nowhere.
+func errorLog() io.Writer {
+	if p := os.Getenv("SOAK_ERROR_LOG"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			return f
+		}
+	}
+	return io.Discard
 }
