@@ -31,14 +31,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hornbeam-go/hornbeam/accesslog"
 	"github.com/hornbeam-go/hornbeam/pool"
+	"github.com/hornbeam-go/hornbeam/proxy"
 	"github.com/hornbeam-go/hornbeam/python"
 	"github.com/hornbeam-go/hornbeam/state"
+	"github.com/hornbeam-go/hornbeam/static"
 	"github.com/hornbeam-go/hornbeam/wsgi"
 )
 
@@ -62,6 +66,11 @@ type Options struct {
 	Python                string   // default "python3"
 	CertFile, KeyFile     string   // TLS; HTTP/2 through ALPN
 	AccessLog             io.Writer
+	AccessLogFormat       string        // gunicorn atoms; "" = accesslog.DefaultFormat
+	AccessLogJSON         bool          // JSON lines instead of the format
+	ForwardedAllowIPs     []string      // proxies trusted for Forwarded/X-Forwarded-*; nil = 127.0.0.1, ::1
+	ProxyProtocol         bool          // accept PROXY protocol v1/v2 from trusted proxies
+	Static                []string      // "URL_PREFIX=DIR" mappings served by Go
 	ErrorLog              io.Writer     // default os.Stderr
 	MaxBodySize           int64         // default 1 GiB; negative = unlimited
 	ReadHeaderTimeout     time.Duration // default 10s
@@ -125,6 +134,7 @@ type Server struct {
 	statsSrv   *http.Server
 	statsLn    net.Listener
 	metrics    *metrics
+	trust      *proxy.Trust
 	serveErr   chan error
 	stopOnce   sync.Once
 	stopErr    error
@@ -154,8 +164,20 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		s.ownStore = state.NewMemory(state.Options{MaxBytes: opts.StateMaxBytes, MaxValueBytes: opts.StateMaxValueBytes})
 		s.store = s.ownStore
 	}
+	allow := opts.ForwardedAllowIPs
+	if allow == nil {
+		allow = proxy.DefaultAllow
+	}
+	if s.trust, err = proxy.NewTrust(allow); err != nil {
+		return nil, fmt.Errorf("--forwarded-allow-ips: %w", err)
+	}
 	if err := s.listen(); err != nil {
 		return nil, err
+	}
+	if opts.ProxyProtocol {
+		for i, ln := range s.listeners {
+			s.listeners[i] = proxy.Listener(ln, s.trust, opts.ReadHeaderTimeout)
+		}
 	}
 	if s.runtimeDir, err = unpackRuntime(); err != nil {
 		return nil, err
@@ -184,12 +206,9 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		Pool: s.pool, Timeout: timeout, MaxBodySize: maxBody, BodyTimeout: max(opts.BodyTimeout, 0),
 		ErrorLog: s.errorLog, Observe: s.metrics.observe,
 	}
-	var handler http.Handler = &limits{opts: &s.opts, next: h}
-	if opts.HealthPath != "" {
-		handler = s.health(opts.HealthPath, handler)
-	}
-	if opts.AccessLog != nil {
-		handler = &accessLog{w: opts.AccessLog, next: handler}
+	handler, err := s.handlerChain(h)
+	if err != nil {
+		return nil, err
 	}
 	var protos http.Protocols
 	protos.SetHTTP1(true)
@@ -202,6 +221,9 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		MaxHeaderBytes:    opts.LimitRequestLine + opts.LimitRequestFields*(opts.LimitRequestFieldSize+2) + 4096,
 		ErrorLog:          log.New(&filteredLog{s.errorLog}, "", 0),
 		Protocols:         &protos,
+	}
+	if opts.ProxyProtocol {
+		s.http.ConnContext = proxy.ConnContext
 	}
 	if opts.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
@@ -291,6 +313,41 @@ func dottedName(s string) bool {
 		}
 	}
 	return true
+}
+
+// handlerChain wraps the WSGI handler, outermost first: trusted proxy
+// headers (so everything after sees the real client), the request id, the
+// access log, the health check, the limits, then static files and the app.
+func (s *Server) handlerChain(app http.Handler) (http.Handler, error) {
+	o := &s.opts
+	statics := append([]string(nil), o.Static...)
+	// The longest prefix must be tried first, so it is wrapped last.
+	sort.Slice(statics, func(i, j int) bool { return len(statics[i]) < len(statics[j]) })
+	h := app
+	for _, m := range statics {
+		prefix, dir, err := static.ParseMapping(m)
+		if err != nil {
+			return nil, fmt.Errorf("--static %q: %w", m, err)
+		}
+		sh, err := static.New(prefix, dir)
+		if err != nil {
+			return nil, fmt.Errorf("--static %q: %w", m, err)
+		}
+		h = sh.Wrap(h)
+	}
+	h = &limits{opts: o, next: h}
+	if o.HealthPath != "" {
+		h = s.health(o.HealthPath, h)
+	}
+	if o.AccessLog != nil {
+		l, err := accesslog.New(o.AccessLog, o.AccessLogFormat, o.AccessLogJSON)
+		if err != nil {
+			return nil, fmt.Errorf("--access-logformat: %w", err)
+		}
+		h = l.Handler(h)
+	}
+	h = accesslog.RequestID(h)
+	return s.trust.Handler(h), nil
 }
 
 func (s *Server) listen() error {

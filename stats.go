@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -64,7 +63,7 @@ type Histogram struct {
 
 // Bucket counts the requests that took at most LE seconds.
 type Bucket struct {
-	LE    float64 `json:"le"` // +Inf is written as 0 in JSON; see Count
+	LE    float64 `json:"le"` // the +Inf bucket is Histogram.Count
 	Count uint64  `json:"count"`
 }
 
@@ -215,12 +214,4 @@ func writeMetrics(w io.Writer, st Stats) {
 	fmt.Fprintf(w, "hornbeam_state_keys %d\n", st.StateKeys)
 	p("hornbeam_state_bytes", "gauge", "Approximate bytes held by the shared state.")
 	fmt.Fprintf(w, "hornbeam_state_bytes %d\n", st.StateBytes)
-}
-
-func splitHost(addr string) (string, string) {
-	h, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr, ""
-	}
-	return h, p
 }

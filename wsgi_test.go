@@ -450,7 +450,8 @@ func TestTimeout(t *testing.T) {
 	})
 	// The log names the request and shows where the worker was stuck.
 	log := s.Log.String()
-	contains(t, log, "GET /hang timed out", "error log")
+	contains(t, log, "request GET /hang (request id ", "error log")
+	contains(t, log, ") timed out after 1", "error log")
 	contains(t, log, "spin_forever", "error log: the Python stack of the hung worker")
 	contains(t, log, "core.py", "error log: the Python stack of the hung worker")
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hornbeam-go/hornbeam/proxy"
 	"github.com/hornbeam-go/hornbeam/pymarshal"
 )
 
@@ -32,11 +33,7 @@ func appendEnviron(e *pymarshal.Encoder, r *http.Request, body []byte, bodyLen i
 	default:
 		kv("SERVER_PROTOCOL", r.Proto)
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	kv("wsgi.url_scheme", scheme)
+	kv("wsgi.url_scheme", proxy.Scheme(r))
 
 	host, port := splitHostPort(r.Host)
 	if port == "" {

@@ -336,7 +336,7 @@ func (rs *response) interrupted(ctx context.Context) int {
 		return 0
 	}
 	elapsed := time.Since(rs.call.Started()).Round(time.Millisecond)
-	rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s timed out after %s (--timeout %s)", rs.label, elapsed, rs.h.Timeout))
+	rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s (request id %s) timed out after %s (--timeout %s)", rs.label, orDash(rs.r.Header.Get("X-Request-Id")), elapsed, rs.h.Timeout))
 	rs.call.Close(false)
 	return rs.fail(http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
 }
@@ -364,6 +364,13 @@ func (rs *response) drain(ctx context.Context) {
 			return
 		}
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // fail sends an error status, or cuts the connection if the response has

@@ -23,7 +23,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hornbeam-go/hornbeam"
+	"github.com/hornbeam-go/hornbeam/accesslog"
 	"github.com/hornbeam-go/hornbeam/pool"
+	"github.com/hornbeam-go/hornbeam/proxy"
+	"github.com/hornbeam-go/hornbeam/top"
 )
 
 func main() {
@@ -108,6 +111,8 @@ func flags(c *config) *pflag.FlagSet {
 	fs.StringVar(&o.CertFile, "certfile", "", "TLS certificate (PEM); enables HTTPS and HTTP/2")
 	fs.StringVar(&o.KeyFile, "keyfile", "", "TLS private key (PEM)")
 	fs.StringVar(&c.accessLog, "access-log", "", "access log file, - for stdout (default off)")
+	fs.StringVar(&o.AccessLogFormat, "access-logformat", accesslog.DefaultFormat, "access log format with gunicorn's atoms: %(h)s %(r)s %(s)s %(D)s %({header}i)s ...")
+	fs.BoolVar(&o.AccessLogJSON, "access-log-json", false, "write the access log as JSON lines")
 	fs.StringVar(&c.errorLog, "error-log", "", "error log file, - for stdout (default stderr)")
 	fs.Var(duration{&o.GracefulTimeout}, "graceful-timeout", "on SIGTERM/SIGINT, how long in-flight requests may take to finish")
 	fs.Var(duration{&o.ReadHeaderTimeout}, "read-header-timeout", "how long a client may take to send its request headers")
@@ -120,6 +125,9 @@ func flags(c *config) *pflag.FlagSet {
 	fs.StringVar(&o.HealthPath, "health-path", "", "answer this path from Go: 200 while a worker is ready, 503 otherwise (default off)")
 	fs.BoolVar(&o.ReloadOnChange, "reload", false, "restart the workers when a .py file under --pythonpath changes (development)")
 	fs.StringVar(&c.umask, "umask", "", "umask for unix socket binds, octal like 007 (default: the process umask)")
+	fs.StringSliceVar(&o.ForwardedAllowIPs, "forwarded-allow-ips", proxy.DefaultAllow, "proxies trusted for Forwarded / X-Forwarded-* headers (and PROXY protocol): IPs, CIDRs or *")
+	fs.BoolVar(&o.ProxyProtocol, "proxy-protocol", false, "accept PROXY protocol v1/v2 headers from trusted proxies")
+	fs.StringArrayVar(&o.Static, "static", nil, "serve files from Go: URL_PREFIX=DIR, like /assets=./static (repeatable)")
 	fs.StringVar(&o.StatsBind, "stats-bind", "", "serve GET /stats (JSON) and /metrics (Prometheus) on this address (default off)")
 	fs.Int64Var(&o.StateMaxBytes, "state-max-bytes", 0, "bound the shared state's memory, evicting expired then least recently used keys (0: unbounded)")
 	fs.IntVar(&o.StateMaxValueBytes, "state-max-value-bytes", 64<<20, "largest single value in the shared state")
@@ -200,11 +208,14 @@ func upgrade(srv *hornbeam.Server) (int, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "top" {
+		return top.Main(args[1:], os.Stdin, stdout, stderr)
+	}
 	var c config
 	fs := flags(&c)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: hornbeam [flags] MODULE:CALLABLE\n       hornbeam [flags] check MODULE:CALLABLE   (import the app, exit 0 or 1)\n\nServes a Python WSGI application (CALLABLE defaults to \"application\").\nEvery flag can also come from HORNBEAM_<FLAG> (e.g. HORNBEAM_WORKERS=8); a flag wins.\n\nFlags:\n%s", fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: hornbeam [flags] MODULE:CALLABLE\n       hornbeam [flags] check MODULE:CALLABLE   (import the app, exit 0 or 1)\n       hornbeam top [--once] [STATS_ADDR]        (watch a server started with --stats-bind)\n\nServes a Python WSGI application (CALLABLE defaults to \"application\").\nEvery flag can also come from HORNBEAM_<FLAG> (e.g. HORNBEAM_WORKERS=8); a flag wins.\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

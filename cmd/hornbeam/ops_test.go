@@ -291,3 +291,24 @@ func TestUmaskAndHealth(t *testing.T) {
 	}
 	_ = strconv.Itoa
 }
+
+func TestTopSubcommand(t *testing.T) {
+	needPython(t)
+	port, sport := freePort(t), freePort(t)
+	saddr := fmt.Sprintf("127.0.0.1:%d", sport)
+	p := startHB(t, nil, "-b", fmt.Sprintf("127.0.0.1:%d", port), "-w", "2", "--stats-bind", saddr, "--pythonpath", testdata(t), "ok_app")
+	p.waitReady(p.stderr.String)
+	out, err := exec.Command(hornbeamBin, "top", "--once", saddr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hornbeam top --once: %v\n%s", err, out)
+	}
+	for _, pid := range workers(p.cmd.Process.Pid) {
+		if !strings.Contains(string(out), strconv.Itoa(pid)) {
+			t.Errorf("top does not list worker %d:\n%s", pid, out)
+		}
+	}
+	out, err = exec.Command(hornbeamBin, "top", "--once", fmt.Sprintf("127.0.0.1:%d", freePort(t))).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--stats-bind") {
+		t.Errorf("top against nothing: %v %s", err, out)
+	}
+}
