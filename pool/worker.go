@@ -83,11 +83,19 @@ func startWorker(p *Pool, slot int) (*worker, error) {
 	return startProcess(p, slot, bootstrap)
 }
 
-// socketPair returns a connected pair: the server's end and the child's.
-func socketPair() (*net.UnixConn, *os.File, error) {
+// channels are what a new worker process is given: its end of the socket
+// to the server and the write end of the pipe for its stdout and stderr.
+// The server keeps uc and outR.
+type channels struct {
+	uc         *net.UnixConn
+	child      *os.File
+	outR, outW *os.File
+}
+
+func newChannels() (*channels, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("worker socket: %w", err)
+		return nil, fmt.Errorf("worker socket: %w", err)
 	}
 	parent := os.NewFile(uintptr(fds[0]), "hornbeam-worker")
 	child := os.NewFile(uintptr(fds[1]), "hornbeam-worker-child")
@@ -95,23 +103,34 @@ func socketPair() (*net.UnixConn, *os.File, error) {
 	parent.Close()
 	if err != nil {
 		child.Close()
-		return nil, nil, fmt.Errorf("worker socket: %w", err)
+		return nil, fmt.Errorf("worker socket: %w", err)
 	}
-	return fc.(*net.UnixConn), child, nil
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		fc.Close()
+		child.Close()
+		return nil, fmt.Errorf("worker output pipe: %w", err)
+	}
+	return &channels{uc: fc.(*net.UnixConn), child: child, outR: outR, outW: outW}, nil
+}
+
+// handedOver closes the child's ends once the child has them; ok false
+// also closes the server's ends (the child was never started).
+func (c *channels) handedOver(ok bool) {
+	c.child.Close()
+	c.outW.Close()
+	if !ok {
+		c.uc.Close()
+		c.outR.Close()
+	}
 }
 
 // startProcess runs a new interpreter with the given bootstrap code: a
 // worker (slot >= 0) or the zygote (slot -1).
 func startProcess(p *Pool, slot int, code string) (*worker, error) {
-	uc, child, err := socketPair()
+	ch, err := newChannels()
 	if err != nil {
 		return nil, err
-	}
-	defer child.Close()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		uc.Close()
-		return nil, fmt.Errorf("worker output pipe: %w", err)
 	}
 	args := []string{"-c", code, "3", strconv.Itoa(p.cfg.Threads), p.cfg.App}
 	args = append(args, p.cfg.PythonPath...)
@@ -127,17 +146,15 @@ func startProcess(p *Pool, slot int, code string) (*worker, error) {
 		}
 	}
 	cmd.Env = append(append([]string(nil), env...), "PYTHONPATH="+pyPath, "PYTHONUNBUFFERED=1")
-	cmd.ExtraFiles = []*os.File{child}
-	cmd.Stdout, cmd.Stderr = outW, outW
+	cmd.ExtraFiles = []*os.File{ch.child}
+	cmd.Stdout, cmd.Stderr = ch.outW, ch.outW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the server only
-	if err := cmd.Start(); err != nil {
-		uc.Close()
-		outR.Close()
-		outW.Close()
+	err = cmd.Start()
+	ch.handedOver(err == nil)
+	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", p.cfg.Python, err)
 	}
-	outW.Close()
-	w := newWorker(p, slot, cmd.Process.Pid, uc, outR)
+	w := newWorker(p, slot, cmd.Process.Pid, ch.uc, ch.outR)
 	go func() {
 		err := cmd.Wait()
 		status := fmt.Sprintf("could not be waited for: %v", err)
@@ -155,24 +172,16 @@ func (p *Pool) forkWorker(slot int) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	uc, child, err := socketPair()
+	ch, err := newChannels()
 	if err != nil {
 		return nil, err
 	}
-	defer child.Close()
-	outR, outW, err := os.Pipe()
+	pid, err := z.fork(ch.child, ch.outW)
+	ch.handedOver(err == nil)
 	if err != nil {
-		uc.Close()
-		return nil, fmt.Errorf("worker output pipe: %w", err)
-	}
-	pid, err := z.fork(child, outW)
-	outW.Close()
-	if err != nil {
-		uc.Close()
-		outR.Close()
 		return nil, err
 	}
-	return newWorker(p, slot, pid, uc, outR), nil
+	return newWorker(p, slot, pid, ch.uc, ch.outR), nil
 }
 
 // fork sends a Fork frame to the zygote w and waits for the new pid.
