@@ -36,6 +36,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hornbeam-go/hornbeam/accesslog"
 	"github.com/hornbeam-go/hornbeam/pool"
@@ -299,25 +301,27 @@ func ParseAppSpec(spec string) (string, error) {
 }
 
 func dottedName(s string) bool {
-	if s == "" {
+	if s == "" || !utf8.ValidString(s) {
 		return false
 	}
 	for _, part := range strings.Split(s, ".") {
-		if part == "" || (part[0] >= '0' && part[0] <= '9') {
-			return false
-		}
-		for _, r := range part {
-			if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r > 127) {
+		for i, r := range part {
+			ok := r == '_' || unicode.IsLetter(r) || (i > 0 && (unicode.IsDigit(r) || unicode.In(r, unicode.Mn, unicode.Mc)))
+			if !ok {
 				return false
 			}
+		}
+		if part == "" {
+			return false
 		}
 	}
 	return true
 }
 
-// handlerChain wraps the WSGI handler, outermost first: trusted proxy
-// headers (so everything after sees the real client), the request id, the
-// access log, the health check, the limits, then static files and the app.
+// handlerChain wraps the WSGI handler, outermost first: the limits (on the
+// request as the client sent it), trusted proxy headers (so everything after
+// sees the real client), the request id, the access log, the health check,
+// then static files and the app.
 func (s *Server) handlerChain(app http.Handler) (http.Handler, error) {
 	o := &s.opts
 	statics := append([]string(nil), o.Static...)
@@ -335,7 +339,6 @@ func (s *Server) handlerChain(app http.Handler) (http.Handler, error) {
 		}
 		h = sh.Wrap(h)
 	}
-	h = &limits{opts: o, next: h}
 	if o.HealthPath != "" {
 		h = s.health(o.HealthPath, h)
 	}
@@ -347,7 +350,8 @@ func (s *Server) handlerChain(app http.Handler) (http.Handler, error) {
 		h = l.Handler(h)
 	}
 	h = accesslog.RequestID(h)
-	return s.trust.Handler(h), nil
+	h = s.trust.Handler(h)
+	return &limits{opts: o, next: h}, nil
 }
 
 func (s *Server) listen() error {

@@ -66,7 +66,9 @@ func (h *Handler) logf(format string, args ...any) {
 func errorResponse(w http.ResponseWriter, code int, msg string) {
 	hd := w.Header()
 	for k := range hd {
-		delete(hd, k)
+		if k != "Connection" && k != "X-Request-Id" {
+			delete(hd, k)
+		}
 	}
 	writeError(w, code, msg)
 }
@@ -82,11 +84,16 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	status := h.serve(w, r, start)
+	status := 0 // stays 0 when the connection is cut (abort panics)
 	if h.Observe != nil {
-		h.Observe(status, time.Since(start))
+		defer func() { h.Observe(status, time.Since(start)) }()
 	}
+	status = h.serve(w, r, start)
 }
+
+// abandoned is readBody's status for a request nobody can be answered on
+// (the client went away mid-body): the connection is cut.
+const abandoned = -1
 
 // serve handles one request and returns the status sent (0: cut).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time) int {
@@ -97,6 +104,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time)
 		defer cancel()
 	}
 	body, file, n, status := h.readBody(w, r)
+	if status == abandoned {
+		abort()
+	}
 	if status != 0 {
 		return status
 	}
@@ -115,7 +125,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time)
 	if err != nil {
 		switch {
 		case r.Context().Err() != nil:
-			return 0 // the client left while queued
+			abort() // the client left while queued
 		case errors.Is(err, context.DeadlineExceeded):
 			errorResponse(w, http.StatusServiceUnavailable, "Service Unavailable: no worker was free within the timeout")
 			return http.StatusServiceUnavailable
@@ -166,25 +176,19 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		size = r.ContentLength
 	}
 	buf := make([]byte, size)
-	m, err := io.ReadFull(src, buf)
+	m, err := readFull(src, buf)
+	if err == io.EOF && m == len(buf) {
+		err = nil // the last bytes came with the end: as full as it gets
+	}
 	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		if r.ContentLength > 0 && int64(m) < r.ContentLength {
-			return nil, nil, 0, h.bodyError(w, err)
-		}
+	case err == io.EOF: // the whole body, shorter than the buffer
 		return buf[:m], nil, int64(m), 0
 	case err != nil:
 		return nil, nil, 0, h.bodyError(w, err)
-	case int64(m) <= threshold && (r.ContentLength == int64(m)):
-		return buf[:m], nil, int64(m), 0
+	case r.ContentLength == int64(m):
+		return buf, nil, int64(m), 0
 	}
-	if int64(m) <= threshold { // chunked body that filled the buffer exactly
-		var one [1]byte
-		if k, _ := io.ReadFull(src, one[:]); k == 0 {
-			return buf[:m], nil, int64(m), 0
-		}
-		buf = append(buf[:m], one[0])
-	}
+	// Larger than the threshold: spool it to a file.
 	f, err := os.CreateTemp(h.SpoolDir, "hornbeam-body-*")
 	if err != nil {
 		h.logf("cannot spool a request body: %v", err)
@@ -211,6 +215,22 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 	return nil, f, int64(total), 0
 }
 
+// readFull reads until buf is full (nil) or the body ends: io.EOF for a
+// clean end, or the reader's error. net/http's body reader says
+// io.ErrUnexpectedEOF when a body stops short of its length or its last
+// chunk, so a truncated body never passes for a whole one.
+func readFull(src io.Reader, buf []byte) (int, error) {
+	m := 0
+	for m < len(buf) {
+		n, err := src.Read(buf[m:])
+		m += n
+		if err != nil {
+			return m, err
+		}
+	}
+	return m, nil
+}
+
 // bodyError answers a failed body read. The connection is closed after the
 // answer, and no more of the body is read.
 func (h *Handler) bodyError(w http.ResponseWriter, err error) int {
@@ -228,12 +248,12 @@ func (h *Handler) bodyError(w http.ResponseWriter, err error) int {
 	case errors.As(err, &ne) && ne.Timeout():
 		return fail(http.StatusRequestTimeout, "Request Timeout: the body stopped arriving")
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return 0 // the client went away mid-body: nobody to answer
+		return abandoned // the client went away mid-body: nobody to answer
 	case strings.Contains(err.Error(), "chunk") || strings.Contains(err.Error(), "malformed"):
 		return fail(http.StatusBadRequest, "Bad Request: malformed body: "+err.Error())
 	}
 	h.logf("reading a request body: %v", err)
-	return 0
+	return abandoned
 }
 
 // idleReader fails a read that waits longer than d for bytes.
@@ -332,8 +352,9 @@ func (rs *response) interrupted(ctx context.Context) int {
 	if rs.r.Context().Err() != nil {
 		// The client left. The worker may still be busy with the request:
 		// keep its capacity taken until it finishes, bounded by the timeout.
-		go rs.drain(ctx)
-		return 0
+		deadline, ok := ctx.Deadline()
+		go rs.drain(deadline, ok)
+		abort()
 	}
 	elapsed := time.Since(rs.call.Started()).Round(time.Millisecond)
 	rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s (request id %s) timed out after %s (--timeout %s)", rs.label, orDash(rs.r.Header.Get("X-Request-Id")), elapsed, rs.h.Timeout))
@@ -341,7 +362,16 @@ func (rs *response) interrupted(ctx context.Context) int {
 	return rs.fail(http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
 }
 
-func (rs *response) drain(ctx context.Context) {
+// drain waits for the worker to finish a request whose client left, so its
+// capacity is not handed out while it still works; past the request's
+// deadline the worker is killed as for any timeout.
+func (rs *response) drain(deadline time.Time, hasDeadline bool) {
+	var expired <-chan time.Time
+	if hasDeadline {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		select {
 		case batch, ok := <-rs.call.Frames():
@@ -356,10 +386,8 @@ func (rs *response) drain(ctx context.Context) {
 				rs.call.Close(ok)
 				return
 			}
-		case <-ctx.Done():
-			if ctx.Err() == context.DeadlineExceeded {
-				rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s timed out after its client left (--timeout %s)", rs.label, rs.h.Timeout))
-			}
+		case <-expired:
+			rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s timed out after its client left (--timeout %s)", rs.label, rs.h.Timeout))
 			rs.call.Close(false)
 			return
 		}

@@ -183,17 +183,29 @@ func (c *Conn) Close() error {
 	return c.uc.Close()
 }
 
-// fill reads more bytes from the socket, collecting passed descriptors.
-func (c *Conn) fill() error {
-	if c.r > 0 && c.r == c.w {
+// readBufSize is the read buffer's usual size; it grows for a larger frame
+// (as the frame's bytes arrive, not on the header's word) and shrinks back
+// once that frame is consumed.
+const readBufSize = 64 << 10
+
+// fill reads more bytes from the socket, collecting passed descriptors,
+// with room for at least want unread bytes in the buffer.
+func (c *Conn) fill(want int) error {
+	if c.r == c.w {
 		c.r, c.w = 0, 0
+		if len(c.rbuf) > readBufSize && want <= readBufSize {
+			c.rbuf = make([]byte, readBufSize)
+		}
 	}
-	if c.w == len(c.rbuf) {
+	if c.r+want > len(c.rbuf) || c.w == len(c.rbuf) {
 		if c.r > 0 {
 			c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
 			c.r = 0
-		} else {
-			nb := make([]byte, 2*len(c.rbuf))
+		}
+		if want > len(c.rbuf) || c.w == len(c.rbuf) {
+			// Grow by at most 4 MiB at a time: a header alone does not
+			// make us allocate its whole payload.
+			nb := make([]byte, max(min(want, c.w+4<<20), readBufSize))
 			copy(nb, c.rbuf[:c.w])
 			c.rbuf = nb
 		}
@@ -233,11 +245,8 @@ func (c *Conn) collectFDs(oob []byte) error {
 // when the peer sent something malformed.
 func (c *Conn) ReadFrame() (Frame, error) {
 	for c.w-c.r < HeaderSize {
-		if err := c.fill(); err != nil {
-			if err == io.EOF && c.w > c.r {
-				err = io.ErrUnexpectedEOF
-			}
-			return Frame{}, err
+		if err := c.fill(HeaderSize); err != nil {
+			return Frame{}, c.readErr(err)
 		}
 	}
 	h := c.rbuf[c.r : c.r+HeaderSize]
@@ -247,17 +256,9 @@ func (c *Conn) ReadFrame() (Frame, error) {
 		return Frame{}, fmt.Errorf("%w: %s frame of %d bytes exceeds the %d limit", ErrProtocol, TypeName(f.Type), n, MaxPayload)
 	}
 	total := HeaderSize + int(n)
-	if total > len(c.rbuf) && c.r == 0 {
-		nb := make([]byte, total)
-		copy(nb, c.rbuf[:c.w])
-		c.rbuf = nb
-	}
 	for c.w-c.r < total {
-		if err := c.fill(); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return Frame{}, err
+		if err := c.fill(total); err != nil {
+			return Frame{}, c.readErr(err)
 		}
 	}
 	f.Payload = append([]byte(nil), c.rbuf[c.r+HeaderSize:c.r+total]...)
@@ -270,6 +271,18 @@ func (c *Conn) ReadFrame() (Frame, error) {
 		c.fds = c.fds[1:]
 	}
 	return f, nil
+}
+
+// readErr turns the end of the stream inside a frame into
+// io.ErrUnexpectedEOF; between frames io.EOF is a clean close.
+func (c *Conn) readErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		if c.w > c.r {
+			return io.ErrUnexpectedEOF
+		}
+		return io.EOF
+	}
+	return err
 }
 
 // Buffered reports whether a whole frame is already buffered, so that the
