@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -49,12 +50,15 @@ func (v duration) String() string { return v.d.String() }
 func (v duration) Type() string   { return "duration" }
 func (v duration) Set(s string) error {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if !(f >= 0 && f < float64(math.MaxInt64)/float64(time.Second)) {
+			return fmt.Errorf("want a duration like 30s, 1m or a number of seconds, not negative")
+		}
 		*v.d = time.Duration(f * float64(time.Second))
 		return nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("want a duration like 30s, 1m or a number of seconds")
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a duration like 30s, 1m or a number of seconds, not negative")
 	}
 	*v.d = d
 	return nil
@@ -78,7 +82,7 @@ func (v size) Set(s string) error {
 		}
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
 		return fmt.Errorf("want a number of bytes, optionally with K, M or G")
 	}
 	*v.n = n * mult
