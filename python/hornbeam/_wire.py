@@ -44,6 +44,8 @@ class Conn:
         self.sock = sock
         self.buf = bytearray()
         self.pos = 0
+        self.scratch = bytearray(_RECV_SIZE)  # recvmsg_into target: no allocation per read
+        self.view = memoryview(self.scratch)
         self.fds = []  # received descriptors not yet claimed, oldest first
         self.wlock = threading.Lock()
 
@@ -74,15 +76,17 @@ class Conn:
         if self.pos > (1 << 20):
             del self.buf[:self.pos]
             self.pos = 0
-        data, anc, _flags, _addr = self.sock.recvmsg(_RECV_SIZE, _ANC_SPACE)
+        # recvmsg, not recv: a descriptor the server attaches (RequestFD,
+        # Fork) would be dropped by a read without room for it.
+        n, anc, _flags, _addr = self.sock.recvmsg_into([self.view], _ANC_SPACE)
         for level, kind, cdata in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds = array.array("i")
                 fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
                 self.fds.extend(fds)
-        if not data:
+        if not n:
             return False
-        self.buf += data
+        self.buf += self.view[:n]
         return True
 
     def send(self, data):
