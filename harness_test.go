@@ -1,15 +1,14 @@
 package hornbeam_test
 
 import (
-	"bytes"
 	"context"
+	"github.com/hornbeam-go/hornbeam/internal/testutil"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,23 +19,8 @@ import (
 // python3-* packages (a pyenv python3 on PATH does not).
 const python = "/usr/bin/python3"
 
-// syncBuffer is an io.Writer safe for the server's concurrent logging.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is safe for the server's concurrent writes.
+type syncBuffer = testutil.SyncBuffer
 
 // waitFor polls cond until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {

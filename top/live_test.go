@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/hornbeam-go/hornbeam/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -260,23 +260,8 @@ func TestBadArguments(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// lockedBuffer is safe for the server's concurrent writes.
+type lockedBuffer = testutil.SyncBuffer
 
 // waitFor polls cond on s() until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, s func() string, cond func(string) bool) {
