@@ -709,3 +709,33 @@ func TestCrashLogged(t *testing.T) {
 	contains(t, log, "Fatal Python error: Segmentation fault", "faulthandler's report")
 	contains(t, log, `core.py", line`, "the Python traceback of the crash")
 }
+
+// Bodies just under the spool threshold travel inline, in 1 MiB frames,
+// queued behind each other on one worker's socket: none may stall.
+func TestPipelinedLargeInlineBodies(t *testing.T) {
+	s := start(t, "core", hornbeam.Options{Workers: 1, Timeout: 10 * time.Second})
+	body := strings.Repeat("b", 1<<20-100)
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := (&http.Client{Timeout: 15 * time.Second}).Post(s.URL+"/upload", "text/plain", strings.NewReader(body))
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(b), fmt.Sprintf(`"n": %d`, len(body))) {
+				errs <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}

@@ -169,7 +169,7 @@ type Conn struct {
 func NewConn(uc *net.UnixConn) *Conn {
 	return &Conn{
 		uc:   uc,
-		rbuf: make([]byte, 64<<10),
+		rbuf: make([]byte, readBufSize),
 		oob:  make([]byte, syscall.CmsgSpace(4*16)),
 	}
 }
@@ -183,17 +183,21 @@ func (c *Conn) Close() error {
 	return c.uc.Close()
 }
 
-// readBufSize is the read buffer's usual size; it grows for a larger frame
-// (as the frame's bytes arrive, not on the header's word) and shrinks back
-// once that frame is consumed.
-const readBufSize = 64 << 10
+// readBufSize is the read buffer's usual size, enough for most response
+// bodies; it grows for a larger frame (as the frame's bytes arrive, not on
+// the header's word) and, past shrinkAbove, shrinks back once that frame is
+// consumed.
+const (
+	readBufSize = 256 << 10
+	shrinkAbove = 1 << 20
+)
 
 // fill reads more bytes from the socket, collecting passed descriptors,
 // with room for at least want unread bytes in the buffer.
 func (c *Conn) fill(want int) error {
 	if c.r == c.w {
 		c.r, c.w = 0, 0
-		if len(c.rbuf) > readBufSize && want <= readBufSize {
+		if len(c.rbuf) > shrinkAbove && want <= readBufSize {
 			c.rbuf = make([]byte, readBufSize)
 		}
 	}

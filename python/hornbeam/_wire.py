@@ -52,17 +52,18 @@ class Conn:
     def read_frame(self):
         """Return (type, id, payload, fd) for the next frame, or None at EOF."""
         buf = self.buf
+        # Offsets are relative to self.pos: _fill may compact the buffer.
         while len(buf) - self.pos < HEADER_SIZE:
             if not self._fill():
                 return None
         n, typ, rid = HEADER.unpack_from(buf, self.pos)
-        end = self.pos + HEADER_SIZE + n
-        while len(buf) < end:
+        while len(buf) - self.pos < HEADER_SIZE + n:
             if not self._fill():
                 return None
-        payload = bytes(buf[self.pos + HEADER_SIZE:end])
-        self.pos = end
-        if end == len(buf):
+        start = self.pos + HEADER_SIZE
+        payload = bytes(buf[start:start + n])
+        self.pos = start + n
+        if self.pos == len(buf):
             del buf[:]
             self.pos = 0
         fd = None
