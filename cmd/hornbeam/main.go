@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -38,6 +39,13 @@ func main() {
 		// about a tenth of the Go side's CPU in the collector. A larger
 		// factor trades a few MB for that CPU.
 		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// The Go front shares the machine with the Python workers: give it
+		// half the CPUs (the runtime's default already follows cgroup
+		// limits). On 2 cores this measured 15-25% more requests/s than
+		// letting Go schedule on both (hello world and 64 KB, wrk -c64).
+		runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/2))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
