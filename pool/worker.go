@@ -438,9 +438,8 @@ func closeFDs(frames []wire.Frame) {
 	}
 }
 
-// stateUnavailable is a StateReply saying no store is configured:
-// marshal (False, "RuntimeError", "...").
-var stateUnavailable = []byte("(\x03\x00\x00\x00Fu\x0c\x00\x00\x00RuntimeErroru\x1a\x00\x00\x00no state store is attached")
+// stateUnavailable is the StateReply when no store is attached.
+var stateUnavailable, _ = pymarshal.Marshal(pymarshal.Tuple{false, "RuntimeError", "no state store is attached"})
 
 func (w *worker) send(environ []byte, body *os.File, label string) (*Call, error) {
 	c := &Call{w: w, frames: make(chan []wire.Frame, 16), done: make(chan struct{}), label: label, start: time.Now()}
