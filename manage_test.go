@@ -189,3 +189,31 @@ func TestBodyTimeout(t *testing.T) {
 		t.Errorf("stalled body: %q, want 408", b)
 	}
 }
+
+// Stopping while requests wait in the queue: they fail cleanly (no panic
+// in a handler), and Stop returns.
+func TestStopWithQueuedRequests(t *testing.T) {
+	s := start(t, "core", hornbeam.Options{Workers: 1})
+	var wg sync.WaitGroup
+	for i := 0; i < 5; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(s.URL + "/sleep?s=1")
+			if err == nil {
+				io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	waitFor(t, 5*time.Second, "requests to queue", func() bool { return s.Stats().QueueDepth >= 2 })
+	// The pool first (as a Go user of package pool may), then the server.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	s.Pool().Stop(ctx)
+	s.Stop(ctx)
+	wg.Wait()
+	if strings.Contains(s.Log.String(), "panic") {
+		t.Errorf("a handler panicked during Stop:\n%s", s.Log.String())
+	}
+}

@@ -292,6 +292,9 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 	p.mu.Unlock()
 	select {
 	case w := <-ch:
+		if w == nil {
+			return nil, ErrStopped // Stop closed the queue
+		}
 		return w, nil
 	case <-ctx.Done():
 		p.mu.Lock()
@@ -303,7 +306,9 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 			}
 		}
 		p.mu.Unlock()
-		p.release(<-ch, false) // handed a worker just as ctx ended
+		if w := <-ch; w != nil {
+			p.release(w, false) // handed a worker just as ctx ended
+		}
 		return nil, ctx.Err()
 	}
 }
