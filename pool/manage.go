@@ -22,7 +22,7 @@ func (p *Pool) Reload(ctx context.Context) error {
 	p.cfg.ErrorLog.Printf("reloading: starting %d workers with fresh code", target)
 
 	if p.cfg.Preload {
-		z, err := startProcess(p, -1, zygoteBootstrap)
+		z, err := startZygote(p)
 		if err != nil {
 			return fmt.Errorf("reload: %w", err)
 		}

@@ -492,7 +492,7 @@ func (p *Pool) zygoteProcess() (*worker, error) {
 			return z, nil
 		}
 	}
-	z, err := startProcess(p, -1, zygoteBootstrap)
+	z, err := startZygote(p)
 	if err != nil {
 		return nil, err
 	}
@@ -508,6 +508,18 @@ func (p *Pool) zygoteProcess() (*worker, error) {
 	p.zygote = z
 	p.mu.Unlock()
 	return z, nil
+}
+
+// startZygote starts a zygote process (counted in zwg).
+func startZygote(p *Pool) (*worker, error) {
+	if err := p.track(&p.zwg); err != nil {
+		return nil, err
+	}
+	z, err := startProcess(p, -1, zygoteBootstrap)
+	if err != nil {
+		p.zwg.Done()
+	}
+	return z, err
 }
 
 func (p *Pool) zygoteExited(z *worker) {

@@ -76,11 +76,32 @@ type worker struct {
 
 // startWorker starts a worker for slot: forked by the zygote with
 // --preload, otherwise a new interpreter.
-func startWorker(p *Pool, slot int) (*worker, error) {
+func startWorker(p *Pool, slot int) (w *worker, err error) {
+	if err := p.track(&p.wg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			p.wg.Done()
+		}
+	}()
 	if p.cfg.Preload {
 		return p.forkWorker(slot)
 	}
 	return startProcess(p, slot, bootstrap)
+}
+
+// track counts a process about to start in wg, unless the pool is
+// stopping: Stop waits on the counts once it has set stopping, so none is
+// added after that.
+func (p *Pool) track(wg *sync.WaitGroup) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopping {
+		return ErrStopped
+	}
+	wg.Add(1)
+	return nil
 }
 
 // channels are what a new worker process is given: its end of the socket
@@ -223,15 +244,10 @@ func newWorker(p *Pool, slot, pid int, uc *net.UnixConn, out *os.File) *worker {
 		logged:    make(chan struct{}),
 		readDone:  make(chan struct{}),
 	}
-	if slot >= 0 {
-		p.wg.Add(1)
-		if p.cfg.Preload {
-			p.mu.Lock()
-			p.forked[pid] = w
-			p.mu.Unlock()
-		}
-	} else {
-		p.zwg.Add(1)
+	if slot >= 0 && p.cfg.Preload {
+		p.mu.Lock()
+		p.forked[pid] = w
+		p.mu.Unlock()
 	}
 	go w.copyOutput(out)
 	go w.readLoop()
