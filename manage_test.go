@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -215,5 +216,24 @@ func TestStopWithQueuedRequests(t *testing.T) {
 	wg.Wait()
 	if strings.Contains(s.Log.String(), "panic") {
 		t.Errorf("a handler panicked during Stop:\n%s", s.Log.String())
+	}
+}
+
+// A worker that dies after serving a while is replaced at once, however
+// often it happens; only a crash loop (dying right after start) backs off.
+func TestRepeatedDeathsReplacedAtOnce(t *testing.T) {
+	s := start(t, "core", hornbeam.Options{Workers: 1})
+	for i := 0; i < 5; i++ {
+		time.Sleep(1100 * time.Millisecond) // older than the crash-loop threshold
+		old := s.Stats().Workers[0].PID
+		syscall.Kill(old, syscall.SIGKILL)
+		t0 := time.Now()
+		waitFor(t, 5*time.Second, "the replacement", func() bool {
+			ws := s.Stats().Workers
+			return len(ws) == 1 && ws[0].PID != old && ws[0].State == "idle"
+		})
+		if d := time.Since(t0); d > 600*time.Millisecond {
+			t.Errorf("kill %d: replaced after %s", i+1, d)
+		}
 	}
 }

@@ -386,13 +386,17 @@ func (p *Pool) exited(w *worker) {
 	if p.stopping || w.state == stateDraining || w.slot >= p.target {
 		return
 	}
-	// An unexpected death: replace it, backing off if it keeps dying young.
+	// An unexpected death: replace it at once, unless it keeps dying right
+	// after it starts (a crash loop), which backs off up to 10 s.
 	s := &p.slots[w.slot]
 	s.restarts++
-	if time.Since(w.startedAt) > 10*time.Second || s.backoff == 0 {
+	switch {
+	case time.Since(w.startedAt) >= time.Second:
+		s.backoff = 0
+	case s.backoff == 0:
 		s.backoff = 100 * time.Millisecond
-	} else if s.backoff < 10*time.Second {
-		s.backoff *= 2
+	default:
+		s.backoff = min(2*s.backoff, 10*time.Second)
 	}
 	go p.restart(w.slot, s.backoff)
 }
@@ -412,7 +416,7 @@ func (p *Pool) restart(slot int, delay time.Duration) {
 		if err == nil || errors.Is(err, ErrStopped) {
 			return
 		}
-		delay = min(2*delay, 10*time.Second)
+		delay = min(max(2*delay, 100*time.Millisecond), 10*time.Second)
 		p.cfg.ErrorLog.Printf("cannot restart worker slot %d, retrying in %s: %v", slot+1, delay, err)
 		p.mu.Lock()
 		p.slots[slot].restarts++
