@@ -1,6 +1,7 @@
 package hornbeam_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"sync"
@@ -72,5 +73,37 @@ func TestThreadsEnviron(t *testing.T) {
 	}
 	if env := echoEnviron(t, resp); env["wsgi.multithread"] != true {
 		t.Errorf("wsgi.multithread = %v with 2 threads", env["wsgi.multithread"])
+	}
+}
+
+// A threaded worker asked to stop finishes its requests, state calls
+// included (close() of this response sleeps, then calls state_incr, after
+// the server has sent Shutdown), then exits.
+func TestThreadsShutdownWithStateCall(t *testing.T) {
+	s := start(t, "core", hornbeam.Options{Workers: 1, Threads: 2})
+	done := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(s.URL + "/slow-close?key=th")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	s.Stop(ctx)
+	if d := time.Since(t0); d > 4*time.Second {
+		t.Errorf("Stop took %s: the worker hung on a state call after Shutdown", d)
+	}
+	if got := <-done; got != "sent" {
+		t.Errorf("in-flight response: %q", got)
+	}
+	if v, _, _ := s.StateGet("closed:th"); v != int64(1) {
+		t.Errorf("close() during shutdown: counter %v", v)
 	}
 }

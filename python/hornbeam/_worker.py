@@ -159,9 +159,23 @@ class Worker:
             work.put(f)
         self.pending.clear()
         self.reader_running = True
+
+        def finish():
+            # Let the threads finish their requests, then end the read
+            # loop: until then it must go on answering their state calls.
+            for _ in pool:
+                work.put(None)
+            for t in pool:
+                t.join()
+            try:
+                self.conn.sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+
+        finisher = None
         while True:
             f = self.conn.read_frame()
-            if f is None or f[0] == wire.SHUTDOWN:
+            if f is None:
                 break
             typ = f[0]
             if typ == wire.STATE_REPLY:
@@ -169,12 +183,15 @@ class Worker:
                 if slot is not None:
                     slot[1] = f[2]
                     slot[0].release()
-            elif typ == wire.REQUEST or typ == wire.REQUEST_FD:
+            elif (typ == wire.REQUEST or typ == wire.REQUEST_FD) and finisher is None:
                 work.put(f)
-        for _ in pool:
-            work.put(None)
-        for t in pool:
-            t.join()
+            elif typ == wire.SHUTDOWN and finisher is None:
+                finisher = threading.Thread(target=finish, name="hornbeam-finish", daemon=True)
+                finisher.start()
+        if finisher is None:
+            finish()
+        else:
+            finisher.join()
 
     def handle(self, rid, payload, fd):
         conn = self.conn

@@ -89,6 +89,15 @@ def application(environ, start_response):
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Closing(q.get("key", "stream"), [b"one\n", b"two\n", b"three\n"], float(q.get("delay", "0.4")))
+    if path == "/slow-close":
+        # close() runs after the response is sent; it takes a while, then
+        # uses the shared state.
+        class SlowClose(list):
+            def close(self):
+                time.sleep(0.5)
+                hornbeam.state_incr("closed:" + q["key"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return SlowClose([b"sent"])
     if path == "/close-list":
         class L(list):
             def close(self):
