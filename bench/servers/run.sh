@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Benchmark hornbeam against gunicorn (sync, gthread), uWSGI, waitress and a
+# bare Go net/http server, on this machine, in one run. See README.md.
+#
+#   bash bench/servers/run.sh           # full: 3 rounds, ~13 minutes
+#   bash bench/servers/run.sh --quick   # 1 short round, ~2.5 minutes
+#
+# Knobs (environment): BENCH_ROUNDS, BENCH_WARMUP, BENCH_DURATION (seconds),
+# BENCH_WORKERS (default 2), BENCH_THREADS (gthread/waitress, default 4),
+# BENCH_SLOW_CLIENTS (default 500), BENCH_SERVERS and BENCH_WORKLOADS
+# (comma-separated subsets, for development).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+quick=""
+for a in "$@"; do
+	case "$a" in
+	--quick) quick="--quick" ;;
+	-h | --help)
+		sed -n '2,12p' "$0"
+		exit 0
+		;;
+	*)
+		echo "unknown argument: $a (want --quick or nothing)" >&2
+		exit 2
+		;;
+	esac
+done
+
+# Debian packages: the servers, the load generators, Flask, Debian's python3.
+pkgs=(python3 gunicorn uwsgi uwsgi-plugin-python3 python3-waitress python3-flask wrk nghttp2-client)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}"
+	SUDO=""
+	[ "$(id -u)" -ne 0 ] && SUDO=sudo
+	$SUDO apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+export PATH="/usr/local/go/bin:$PATH"
+
+tmp="$(mktemp -d /tmp/hornbeam-bench-servers.XXXXXX)"
+pidfile="$tmp/pgids"
+: >"$pidfile"
+driver=""
+watchdog=""
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM HUP
+	[ -n "$watchdog" ] && kill -TERM "$watchdog" 2>/dev/null || true
+	if [ -n "$driver" ] && kill -0 "$driver" 2>/dev/null; then
+		kill -TERM "$driver" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$driver" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$driver" 2>/dev/null || true
+	fi
+	# Last resort: every process group the driver started (servers, slow
+	# clients); each was started in its own session, so its pgid is its pid.
+	while read -r pg; do
+		[ -n "$pg" ] && kill -KILL -- "-$pg" 2>/dev/null || true
+	done <"$pidfile"
+	if [ "${KEEP_LOGS:-}" = "1" ] || [ "$rc" -ne 0 ]; then
+		echo "server logs kept in $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+echo "building hornbeam, gohello and slowclients ..."
+(
+	cd "$repo"
+	go build -o "$tmp/hornbeam" ./cmd/hornbeam
+	go build -o "$tmp/gohello" ./bench/servers/gohello
+	go build -o "$tmp/slowclients" ./bench/servers/slowclients
+)
+
+# Bounded in time: the driver's own plan is ~13 min (full) / ~2.5 min
+# (quick); past these limits it is stopped and everything it started killed.
+limit=1200
+[ -n "$quick" ] && limit=300
+
+/usr/bin/python3 "$here/bench.py" $quick \
+	--hornbeam "$tmp/hornbeam" --gohello "$tmp/gohello" --slowclients "$tmp/slowclients" \
+	--tmp "$tmp" --pidfile "$pidfile" --out "$here/results/latest.json" &
+driver=$!
+# wait is interrupted by signals (the traps above then run cleanup).
+(
+	trap 'kill "$s" 2>/dev/null; exit 0' TERM
+	sleep "$limit" &
+	s=$!
+	wait "$s"
+	echo "time limit ${limit}s reached, stopping" >&2
+	kill -TERM "$driver" 2>/dev/null
+) &
+watchdog=$!
+set +e
+wait "$driver"
+rc=$?
+set -e
+kill -TERM "$watchdog" 2>/dev/null || true
+wait "$watchdog" 2>/dev/null || true
+watchdog=""
+driver=""
+[ "$rc" -eq 0 ] || exit "$rc"
+
+/usr/bin/python3 "$here/chart.py" "$here/results/latest.json" "$here/results/latest.svg"
