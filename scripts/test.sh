@@ -4,18 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(python3 python3-flask python3-django python3-bottle redis-server python3-redis)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "installing: ${missing[*]}"
-	SUDO=""
-	[ "$(id -u)" -ne 0 ] && SUDO=sudo
-	$SUDO apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash scripts/debian-packages.sh python3 python3-flask python3-django python3-bottle redis-server python3-redis
 
 export PATH="/usr/local/go/bin:$PATH"
 go version

@@ -30,18 +30,7 @@ for a in "$@"; do
 done
 
 # Debian packages: the servers, the load generators, Flask, Debian's python3.
-pkgs=(python3 gunicorn uwsgi uwsgi-plugin-python3 python3-waitress python3-flask wrk nghttp2-client)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "installing: ${missing[*]}"
-	SUDO=""
-	[ "$(id -u)" -ne 0 ] && SUDO=sudo
-	$SUDO apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash "$repo/scripts/debian-packages.sh" python3 gunicorn uwsgi uwsgi-plugin-python3 python3-waitress python3-flask wrk nghttp2-client
 export PATH="/usr/local/go/bin:$PATH"
 
 tmp="$(mktemp -d /tmp/hornbeam-bench-servers.XXXXXX)"
