@@ -1,6 +1,7 @@
 package wsgi
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -126,6 +127,42 @@ func FuzzLatin1Bytes(f *testing.F) {
 			if rune(out[i]) != r {
 				t.Fatalf("latin1Bytes(%q) = %q: byte %d is %#x, want %#x", s, out, i, out[i], r)
 			}
+		}
+	})
+}
+
+// FuzzDecodeStart: the fast path for Start frames agrees with the general
+// decoder on every input it accepts, and never panics.
+func FuzzDecodeStart(f *testing.F) {
+	enc := func(v any) []byte {
+		b, err := pymarshal.Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	// Shapes as marshal.dumps((status, headers), 2) writes them.
+	f.Add(enc(pymarshal.Tuple{"200 OK", pymarshal.List{pymarshal.Tuple{"Content-Type", "text/plain"}, pymarshal.Tuple{"Content-Length", "13"}}}))
+	f.Add(enc(pymarshal.Tuple{"404 Not Found", pymarshal.List{}}))
+	f.Add(enc(pymarshal.Tuple{"200 OK", pymarshal.List{pymarshal.Tuple{"X-Name", "caf\u00e9"}}}))
+	f.Add(enc(pymarshal.Tuple{"200 OK", pymarshal.List{pymarshal.Tuple{"X Bad", "v"}}}))
+	f.Add([]byte("(\x02\x00\x00\x00u\x06\x00\x00\x00200 OK[\xff\xff\xff\x7f"))
+	// Real output of /usr/bin/python3's marshal.dumps(..., 2):
+	f.Add([]byte("(\x02\x00\x00\x00u\x06\x00\x00\x00200 OK[\x02\x00\x00\x00(\x02\x00\x00\x00u\x0c\x00\x00\x00Content-Typeu\n\x00\x00\x00text/plain(\x02\x00\x00\x00u\x0e\x00\x00\x00Content-Lengthu\x02\x00\x00\x0013"))
+	f.Add([]byte("(\x02\x00\x00\x00u\x08\x00\x00\x00500 Oops[\x01\x00\x00\x00(\x02\x00\x00\x00u\x03\x00\x00\x00X-Au\x05\x00\x00\x00caf\xc3\xa9"))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		fs, fh, ok := decodeStartFast(p)
+		if !ok {
+			return
+		}
+		v, err := pymarshal.Unmarshal(p)
+		tu, isTuple := v.(pymarshal.Tuple)
+		if err != nil || !isTuple || len(tu) != 2 {
+			t.Fatalf("fast path accepted %q, which the decoder reads as %#v (%v)", p, v, err)
+		}
+		gh, err := decodeHeaders(tu[1])
+		if err != nil || tu[0] != fs || fmt.Sprint(gh) != fmt.Sprint(fh) {
+			t.Fatalf("fast path %q %q, general path %q %q (%v)", fs, fh, tu[0], gh, err)
 		}
 	})
 }

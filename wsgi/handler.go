@@ -443,12 +443,17 @@ func decodeHeaders(v any) ([][2]string, error) {
 		if !ok {
 			return nil, fmt.Errorf("header %s value %q is not latin-1", name, t[1])
 		}
-		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
+		if !validHeader(name, value) {
 			return nil, fmt.Errorf("invalid header %q: %q", name, value)
 		}
 		out = append(out, [2]string{name, value})
 	}
 	return out, nil
+}
+
+// validHeader reports whether a header may go on the wire as it is.
+func validHeader(name, value string) bool {
+	return httpguts.ValidHeaderFieldName(name) && httpguts.ValidHeaderFieldValue(value)
 }
 
 // latin1Bytes turns a str of code points below 256 into the bytes they
@@ -499,21 +504,14 @@ func (rs *response) hints(payload []byte) {
 
 // start applies the app's status and headers and writes them.
 func (rs *response) start(payload []byte) bool {
-	v, err := pymarshal.Unmarshal(payload)
-	t, ok := v.(pymarshal.Tuple)
-	if err != nil || !ok || len(t) != 2 {
-		rs.h.logf("%s: malformed Start frame from worker %d", rs.label, rs.call.WorkerPID())
+	statusLine, hs, err := decodeStart(payload)
+	if err != nil {
+		rs.h.logf("%s: the app sent an invalid response start: %v (500)", rs.label, err)
 		return false
 	}
-	statusLine, _ := t[0].(string)
 	code, err := parseStatus(statusLine)
 	if err != nil {
 		rs.h.logf("%s: the app sent an invalid status %q: %v (500)", rs.label, statusLine, err)
-		return false
-	}
-	hs, err := decodeHeaders(t[1])
-	if err != nil {
-		rs.h.logf("%s: the app sent invalid headers: %v (500)", rs.label, err)
 		return false
 	}
 	hd := rs.w.Header()
