@@ -788,3 +788,38 @@ func TestStateStatsEndpoint(t *testing.T) {
 		t.Logf("/metrics:\n%s", body)
 	}
 }
+
+// The store's two bounds through a real server: one value over
+// --state-max-value-bytes is a ValueError that names the flag and writes
+// nothing; with --state-max-bytes the store stays under its budget by
+// evicting.
+func TestStateBounds(t *testing.T) {
+	s := start(t, "st_state", hornbeam.Options{Workers: 1, StateMaxValueBytes: 10000, StateMaxBytes: 64 * 20000})
+	var r struct {
+		Stored bool
+		Error  string
+		After  string
+	}
+	getJSON(t, s.URL+"/big?key=small&n=5000", &r)
+	if !r.Stored {
+		t.Errorf("a 5000-byte value under a 10000-byte limit: %+v", r)
+	}
+	r = struct {
+		Stored bool
+		Error  string
+		After  string
+	}{}
+	getJSON(t, s.URL+"/big?key=huge&n=50000", &r)
+	if r.Stored || !strings.Contains(r.Error, "ValueError") || !strings.Contains(r.Error, "--state-max-value-bytes") || r.After != "None" {
+		t.Errorf("a value over the limit: %+v, want a ValueError naming --state-max-value-bytes and nothing stored", r)
+	}
+	var f struct{ Keys int }
+	getJSON(t, s.URL+"/fill?n=3000", &f) // ~3.4 MB of entries into a 1.3 MB budget
+	st := s.Stats()
+	if st.StateBytes > 64*20000 {
+		t.Errorf("state holds %d bytes over a %d budget", st.StateBytes, 64*20000)
+	}
+	if f.Keys >= 3000 || f.Keys == 0 {
+		t.Errorf("%d of 3000 keys left: want some evicted, some kept", f.Keys)
+	}
+}

@@ -299,6 +299,17 @@ def application(environ, start_response):
         for _ in range(n):
             last = state_incr(key)
         return _respond(start_response, {"pid": pid, "last": last})
+    if path == "/big":
+        # A value of n bytes: over --state-max-value-bytes it must raise.
+        try:
+            state_set(q["key"], b"x" * int(q["n"]))
+            return _respond(start_response, {"pid": pid, "stored": True})
+        except ValueError as e:
+            return _respond(start_response, {"pid": pid, "error": "ValueError: %s" % e, "after": repr(state_get(q["key"]))})
+    if path == "/fill":
+        for i in range(int(q["n"])):
+            state_set("fill:%d" % i, b"y" * 1000)
+        return _respond(start_response, {"pid": pid, "keys": len(state_keys("fill:"))})
     if path == "/sleep":
         time.sleep(float(q.get("s", "1")))
         return _respond(start_response, "slept")
