@@ -84,7 +84,7 @@ def application(environ, start_response):
         return respond(start_response, {
             "sha256": h.hexdigest(), "n": n, "length": environ.get("CONTENT_LENGTH"),
             "input": type(inp).__name__, "fileno": hasattr(inp, "fileno") and _has_fd(inp),
-            "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "maxrss_kb": _peak_rss_kb(),
         })
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -177,12 +177,22 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](f)
     if path == "/rss":
-        return respond(start_response, {"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
+        return respond(start_response, {"maxrss_kb": _peak_rss_kb()})
     if path == "/write":
         write = start_response("200 OK", [("Content-Type", "text/plain")])
         write(b"via write(); ")
         return [b"then the iterable"]
     return respond(start_response, "not found", "404 Not Found")
+
+
+def _peak_rss_kb():
+    """This process's peak RSS since it started: VmHWM, not ru_maxrss, which
+    Linux carries over from before exec (the server's own peak)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _has_fd(f):
