@@ -739,3 +739,53 @@ func TestPipelinedLargeInlineBodies(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// The same app behaviours over HTTP/2 (h2c): a streamed response arrives
+// chunk by chunk, a spooled upload arrives whole, a file is sent whole.
+func TestHTTP2Bodies(t *testing.T) {
+	s := start(t, "core", hornbeam.Options{Workers: 1})
+	c := h2cClient()
+
+	t0 := time.Now()
+	resp, err := c.Get(s.URL + "/stream?key=h2&delay=0.4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	first, _ := br.ReadString('\n')
+	firstAt := time.Since(t0)
+	rest, _ := io.ReadAll(br)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || first+string(rest) != "one\ntwo\nthree\n" {
+		t.Fatalf("%s: %q %q", resp.Proto, first, rest)
+	}
+	if firstAt > time.Since(t0)-500*time.Millisecond {
+		t.Errorf("the first chunk came at %s, with the rest: not streamed", firstAt)
+	}
+
+	const size = 3 << 20
+	h := sha256.New()
+	io.Copy(h, &patternReader{n: size})
+	req, _ := http.NewRequest("POST", s.URL+"/upload", &patternReader{n: size})
+	req.ContentLength = size
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	contains(t, string(b), hex.EncodeToString(h.Sum(nil)), "sha256 of a 3 MB upload over HTTP/2")
+
+	path := filepath.Join(t.TempDir(), "f")
+	data := strings.Repeat("0123456789", 100000)
+	os.WriteFile(path, []byte(data), 0o644)
+	resp, err = c.Get(s.URL + "/file?path=" + url.QueryEscape(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != data || resp.ContentLength != int64(len(data)) {
+		t.Errorf("file over HTTP/2: %d bytes (Content-Length %d), want %d", len(b), resp.ContentLength, len(data))
+	}
+}
