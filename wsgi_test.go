@@ -789,3 +789,36 @@ func TestHTTP2Bodies(t *testing.T) {
 		t.Errorf("file over HTTP/2: %d bytes (Content-Length %d), want %d", len(b), resp.ContentLength, len(data))
 	}
 }
+
+// A client that does not read a large generated response must not hold
+// the worker: Go takes the response off its hands (memory, then a
+// temporary file) and the worker goes on with the next request.
+func TestSlowReaderDoesNotHoldWorker(t *testing.T) {
+	s := start(t, "core", hornbeam.Options{Workers: 1})
+	c, err := net.Dial("tcp", hostOf(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /bigstream?mb=40 HTTP/1.1\r\nHost: x\r\n\r\n") // and read nothing yet
+	time.Sleep(300 * time.Millisecond)
+	t0 := time.Now()
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(s.URL + "/pid")
+	if err != nil {
+		t.Fatalf("the only worker is held by a client that does not read: %v", err)
+	}
+	resp.Body.Close()
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("a request waited %s behind a client that does not read", d)
+	}
+	// The slow client still gets the whole response, in order.
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	r, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, r.Body)
+	if err != nil || n != 40<<20 {
+		t.Errorf("the slow client read %d bytes (%v), want %d", n, err, 40<<20)
+	}
+}

@@ -277,6 +277,70 @@ type response struct {
 	label   string
 	status  int  // sent status, 0 before Start
 	started bool // headers written
+
+	// Once the worker streams faster than the client reads, the body goes
+	// through sp to a writer goroutine (see startSpool).
+	sp     *spool
+	spDone chan struct{} // closed when the writer goroutine has stopped
+	spErr  error         // why it stopped early, if it did
+}
+
+// spoolMemory is how much of one response is kept in memory for a slow
+// client before the rest goes to a temporary file.
+const spoolMemory = 1 << 20
+
+// startSpool hands the rest of the body to a writer goroutine, so that the
+// worker never waits for the client: it can finish and take the next
+// request while a slow client is still reading.
+func (rs *response) startSpool() {
+	rc := http.NewResponseController(rs.w)
+	rc.Flush() // what was written directly goes first
+	rs.sp = newSpool(rs.h.SpoolDir, spoolMemory)
+	rs.spDone = make(chan struct{})
+	go func() {
+		defer close(rs.spDone)
+		defer rs.sp.release()
+		buf := make([]byte, 64<<10)
+		for {
+			p, ok, err := rs.sp.next(buf)
+			if err != nil || !ok {
+				rs.spErr = err
+				return
+			}
+			if _, err := rs.w.Write(p); err != nil {
+				rs.spErr = err
+				return
+			}
+			if rs.sp.empty() {
+				rc.Flush() // streaming: send what we have
+			}
+		}
+	}()
+}
+
+// stopSpool waits until the writer has sent all that is queued, then
+// writing is direct again.
+func (rs *response) stopSpool() error {
+	if rs.sp == nil {
+		return nil
+	}
+	rs.sp.close()
+	<-rs.spDone
+	rs.sp = nil
+	return rs.spErr
+}
+
+// cutSpool stops the writer at once, even in the middle of a write to a
+// client that does not read, before the connection is cut.
+func (rs *response) cutSpool() {
+	if rs.sp == nil {
+		return
+	}
+	rs.sp.release()
+	rs.sp.close()
+	http.NewResponseController(rs.w).SetWriteDeadline(time.Now())
+	<-rs.spDone
+	rs.sp = nil
 }
 
 // abort cuts the connection: the client must not take a truncated body for
@@ -296,6 +360,7 @@ func (rs *response) run(ctx context.Context) int {
 		if !ok {
 			rs.call.Close(false)
 			rs.h.logf("%s: worker %d died while handling it", rs.label, rs.call.WorkerPID())
+			rs.stopSpool()
 			return rs.fail(http.StatusBadGateway, "Bad Gateway: the worker died while handling the request")
 		}
 		for _, f := range batch {
@@ -303,9 +368,10 @@ func (rs *response) run(ctx context.Context) int {
 				return status
 			}
 		}
-		if len(frames) == 0 && rs.started {
-			// Nothing more has arrived: send what we have (streaming).
-			http.NewResponseController(rs.w).Flush()
+		if len(frames) == 0 && rs.started && rs.sp == nil {
+			// The response is still coming: from here on a writer
+			// goroutine sends it, flushing whenever it catches up.
+			rs.startSpool()
 		}
 	}
 }
@@ -321,13 +387,25 @@ func (rs *response) frame(f wire.Frame) (status int, done bool) {
 			return rs.fail(http.StatusInternalServerError, "Internal Server Error"), true
 		}
 	case wire.Body:
-		rs.w.Write(f.Payload)
+		if rs.sp == nil {
+			rs.w.Write(f.Payload)
+		} else if err := rs.sp.write(f.Payload); err != nil {
+			// The worker cannot be let go on sending what nobody takes.
+			rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s: %v", rs.label, err))
+			rs.call.Close(false)
+			rs.cutSpool()
+			abort()
+		}
 	case wire.File:
+		rs.stopSpool()
 		rs.sendFile(f)
 	case wire.End:
-		rs.call.Close(true)
+		rs.call.Close(true) // the worker is free; the client may still be reading
 		if !rs.started {
 			return rs.fail(http.StatusInternalServerError, "Internal Server Error"), true
+		}
+		if err := rs.stopSpool(); err != nil {
+			abort()
 		}
 		return rs.status, true
 	case wire.Error:
@@ -338,6 +416,7 @@ func (rs *response) frame(f wire.Frame) (status int, done bool) {
 			return rs.fail(http.StatusInternalServerError, "Internal Server Error"), true
 		}
 		rs.h.logf("%s: %v after the response started; closing the connection", rs.label, msg)
+		rs.stopSpool()
 		http.NewResponseController(rs.w).Flush() // what the app sent, then the cut
 		abort()
 	default:
@@ -349,6 +428,7 @@ func (rs *response) frame(f wire.Frame) (status int, done bool) {
 // interrupted handles the request's context ending: the timeout or the
 // client leaving.
 func (rs *response) interrupted(ctx context.Context) int {
+	rs.cutSpool()
 	if rs.r.Context().Err() != nil {
 		// The client left. The worker may still be busy with the request:
 		// keep its capacity taken until it finishes, bounded by the timeout.

@@ -89,6 +89,11 @@ def application(environ, start_response):
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Closing(q.get("key", "stream"), [b"one\n", b"two\n", b"three\n"], float(q.get("delay", "0.4")))
+    if path == "/bigstream":
+        # A generated response of ?mb= MiB in 64 KiB chunks.
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        chunk = b"z" * 65536
+        return (chunk for _ in range(int(q.get("mb", "4")) * 16))
     if path == "/slow-close":
         # close() runs after the response is sent; it takes a while, then
         # uses the shared state.
