@@ -2,7 +2,6 @@ package accesslog
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -11,7 +10,6 @@ import (
 // is not exactly one newline-terminated line.
 type lineSink struct {
 	t     *testing.T
-	mu    sync.Mutex
 	lines chan string
 }
 

@@ -32,9 +32,8 @@ type Stats struct {
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	type row struct {
-		w        *worker
-		st       WorkerStats
-		inflight int
+		w  *worker
+		st WorkerStats
 	}
 	rows := make([]row, 0, len(p.workers))
 	var st Stats

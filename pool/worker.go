@@ -357,6 +357,7 @@ func (w *worker) readLoop() {
 		}
 		batch, to = nil, nil
 	}
+frames:
 	for {
 		var f wire.Frame
 		f, err = w.conn.ReadFrame()
@@ -391,8 +392,8 @@ func (w *worker) readLoop() {
 			if w.p.cfg.StateCall != nil {
 				reply = w.p.cfg.StateCall(f.Payload)
 			}
-			if werr := w.conn.WriteFrame(wire.StateReply, f.ID, reply); werr != nil {
-				err = werr
+			if err = w.conn.WriteFrame(wire.StateReply, f.ID, reply); err != nil {
+				break frames // the worker's socket is broken
 			}
 		default:
 			w.mu.Lock()
