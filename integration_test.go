@@ -159,3 +159,22 @@ func TestStaticFiles(t *testing.T) {
 		t.Errorf("app calls %v, want 1", v)
 	}
 }
+
+// A bad setting is reported before any worker imports the app.
+func TestBadSettingsBeforeWorkers(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "imported")
+	t.Setenv("HB_IMPORT_MARKER", marker)
+	for _, opts := range []hornbeam.Options{
+		{Static: []string{"no-equals-sign"}},
+		{AccessLog: io.Discard, AccessLogFormat: "%(nope)s"},
+		{CertFile: "/nonexistent/cert.pem", KeyFile: "/nonexistent/key.pem"},
+	} {
+		opts.Bind, opts.Python, opts.PythonPath, opts.Workers, opts.ErrorLog = []string{"127.0.0.1:0"}, python, []string{appsDir(t)}, 1, io.Discard
+		if _, err := hornbeam.Start(t.Context(), "marks_import", opts); err == nil {
+			t.Fatalf("%+v: started", opts)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Fatalf("%+v: the app was imported before the bad setting was reported", opts)
+		}
+	}
+}

@@ -193,9 +193,6 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.pool.Start(ctx); err != nil {
-		return nil, err
-	}
 	timeout := opts.Timeout
 	if timeout < 0 {
 		timeout = 0
@@ -238,6 +235,11 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		if err := s.startStats(); err != nil {
 			return nil, err
 		}
+	}
+	// Every setting is checked; now the workers import the app (which may
+	// take a while), and only then do the listeners serve.
+	if err := s.pool.Start(ctx); err != nil {
+		return nil, err
 	}
 	// Decided once: Serve itself fills in http.Server.TLSConfig when it
 	// sets up HTTP/2, so it cannot be read again per listener.
