@@ -65,6 +65,7 @@ type Options struct {
 	MaxRequestsJitter     int
 	PythonPath            []string // default ["."]
 	Preload               bool     // import the app once in a zygote that forks the workers
+	CPUAffinity           bool     // pin worker i, and the thread serving its state calls, to CPU i (round robin)
 	Python                string   // default "python3"
 	CertFile, KeyFile     string   // TLS; HTTP/2 through ALPN
 	AccessLog             io.Writer
@@ -188,7 +189,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		Python: opts.Python, App: app, Workers: opts.Workers, Threads: opts.Threads,
 		PythonPath: opts.PythonPath, MaxRequests: opts.MaxRequests, MaxRequestsJitter: opts.MaxRequestsJitter,
 		RuntimeDir: s.runtimeDir, ErrorLog: s.errorLog, StateCall: s.stateCall, Preload: opts.Preload,
-		MaxWorkerMemory: opts.MaxWorkerMemory,
+		MaxWorkerMemory: opts.MaxWorkerMemory, CPUAffinity: opts.CPUAffinity,
 	})
 	if err != nil {
 		return nil, err

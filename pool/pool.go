@@ -56,6 +56,10 @@ type Config struct {
 	// Preload imports the app once, in a zygote process that forks the
 	// workers: they share its memory copy-on-write and start fast.
 	Preload bool
+	// CPUAffinity runs worker slot i on the i-th CPU this process may use
+	// (round robin), together with the server thread that answers its state
+	// calls (see affinity_linux.go). Linux only.
+	CPUAffinity bool
 	// StateCall answers a worker's StateCall payload with a StateReply
 	// payload. Nil answers every call with an error.
 	StateCall func(payload []byte) []byte

@@ -48,6 +48,8 @@ type worker struct {
 	slot      int
 	pid       int
 	conn      *wire.Conn
+	stateConn *wire.CallConn // the state socket
+	cpu       int            // the CPU it is pinned to, -1: none
 	startedAt time.Time
 	limit     int // requests before recycling, 0 = no limit
 
@@ -104,44 +106,91 @@ func (p *Pool) track(wg *sync.WaitGroup) error {
 	return nil
 }
 
-// channels are what a new worker process is given: its end of the socket
-// to the server and the write end of the pipe for its stdout and stderr.
-// The server keeps uc and outR.
+// channels are what a new worker process is given: its ends of the request
+// socket and the state socket, the write end of the pipe for its stdout
+// and stderr, and the CPU it runs on (-1: any). The server keeps uc, state
+// and outR.
 type channels struct {
-	uc         *net.UnixConn
-	child      *os.File
-	outR, outW *os.File
+	cpu               int
+	uc                *net.UnixConn
+	state             *wire.CallConn
+	child, stateChild *os.File
+	outR, outW        *os.File
 }
 
-func newChannels() (*channels, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+func newChannels(p *Pool, slot int) (ch *channels, err error) {
+	ch = &channels{cpu: -1}
+	defer func() {
+		if err != nil {
+			ch.handedOver(false)
+		}
+	}()
+	parent, child, err := socketpair("worker")
 	if err != nil {
-		return nil, fmt.Errorf("worker socket: %w", err)
+		return ch, err
 	}
-	parent := os.NewFile(uintptr(fds[0]), "hornbeam-worker")
-	child := os.NewFile(uintptr(fds[1]), "hornbeam-worker-child")
+	ch.child = child
 	fc, err := net.FileConn(parent)
 	parent.Close()
 	if err != nil {
-		child.Close()
-		return nil, fmt.Errorf("worker socket: %w", err)
+		return ch, fmt.Errorf("worker socket: %w", err)
 	}
-	outR, outW, err := os.Pipe()
+	ch.uc = fc.(*net.UnixConn)
+	sp, sc, err := socketpair("worker-state")
 	if err != nil {
-		fc.Close()
-		child.Close()
-		return nil, fmt.Errorf("worker output pipe: %w", err)
+		return ch, err
 	}
-	return &channels{uc: fc.(*net.UnixConn), child: child, outR: outR, outW: outW}, nil
+	ch.stateChild = sc
+	// CallConn owns a plain descriptor: dup it out of the *os.File, which
+	// would otherwise close it when collected.
+	fd, err := syscall.Dup(int(sp.Fd()))
+	sp.Close()
+	if err != nil {
+		return ch, fmt.Errorf("worker state socket: %w", err)
+	}
+	syscall.CloseOnExec(fd)
+	if ch.state, err = wire.NewCallConn(fd); err != nil {
+		return ch, err
+	}
+	ch.outR, ch.outW, err = os.Pipe()
+	if err != nil {
+		return ch, fmt.Errorf("worker output pipe: %w", err)
+	}
+	if p.cfg.CPUAffinity && slot >= 0 {
+		if ch.cpu, err = slotCPU(slot); err != nil {
+			return ch, err
+		}
+	}
+	return ch, nil
+}
+
+// socketpair returns the two ends of a new Unix stream socket pair.
+func socketpair(name string) (*os.File, *os.File, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s socket: %w", name, err)
+	}
+	return os.NewFile(uintptr(fds[0]), "hornbeam-"+name), os.NewFile(uintptr(fds[1]), "hornbeam-"+name+"-child"), nil
 }
 
 // handedOver closes the child's ends once the child has them; ok false
 // also closes the server's ends (the child was never started).
 func (c *channels) handedOver(ok bool) {
-	c.child.Close()
-	c.outW.Close()
-	if !ok {
+	for _, f := range []*os.File{c.child, c.stateChild, c.outW} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	if ok {
+		return
+	}
+	if c.uc != nil {
 		c.uc.Close()
+	}
+	if c.state != nil {
+		c.state.Close()
+	}
+	if c.outR != nil {
 		c.outR.Close()
 	}
 }
@@ -149,11 +198,11 @@ func (c *channels) handedOver(ok bool) {
 // startProcess runs a new interpreter with the given bootstrap code: a
 // worker (slot >= 0) or the zygote (slot -1).
 func startProcess(p *Pool, slot int, code string) (*worker, error) {
-	ch, err := newChannels()
+	ch, err := newChannels(p, slot)
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-c", code, "3", strconv.Itoa(p.cfg.Threads), p.cfg.App}
+	args := []string{"-c", code, "3", "4", strconv.Itoa(p.cfg.Threads), p.cfg.App}
 	args = append(args, p.cfg.PythonPath...)
 	cmd := exec.Command(p.cfg.Python, args...)
 	env := p.cfg.Env
@@ -167,7 +216,10 @@ func startProcess(p *Pool, slot int, code string) (*worker, error) {
 		}
 	}
 	cmd.Env = append(append([]string(nil), env...), "PYTHONPATH="+pyPath, "PYTHONUNBUFFERED=1")
-	cmd.ExtraFiles = []*os.File{ch.child}
+	if ch.cpu >= 0 {
+		cmd.Env = append(cmd.Env, "HORNBEAM_CPU="+strconv.Itoa(ch.cpu))
+	}
+	cmd.ExtraFiles = []*os.File{ch.child, ch.stateChild}
 	cmd.Stdout, cmd.Stderr = ch.outW, ch.outW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the server only
 	err = cmd.Start()
@@ -175,7 +227,7 @@ func startProcess(p *Pool, slot int, code string) (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", p.cfg.Python, err)
 	}
-	w := newWorker(p, slot, cmd.Process.Pid, ch.uc, ch.outR)
+	w := newWorker(p, slot, cmd.Process.Pid, ch)
 	go func() {
 		err := cmd.Wait()
 		status := fmt.Sprintf("could not be waited for: %v", err)
@@ -193,20 +245,28 @@ func (p *Pool) forkWorker(slot int) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := newChannels()
+	ch, err := newChannels(p, slot)
 	if err != nil {
 		return nil, err
 	}
-	pid, err := z.fork(ch.child, ch.outW)
+	pid, err := z.fork(ch)
 	ch.handedOver(err == nil)
 	if err != nil {
 		return nil, err
 	}
-	return newWorker(p, slot, pid, ch.uc, ch.outR), nil
+	return newWorker(p, slot, pid, ch), nil
 }
 
 // fork sends a Fork frame to the zygote w and waits for the new pid.
-func (w *worker) fork(sock, out *os.File) (int, error) {
+func (w *worker) fork(c *channels) (int, error) {
+	var cpu any // None: any CPU
+	if c.cpu >= 0 {
+		cpu = int64(c.cpu)
+	}
+	payload, err := pymarshal.Marshal(cpu)
+	if err != nil {
+		return 0, err
+	}
 	ch := make(chan int, 1)
 	w.mu.Lock()
 	w.nextID++
@@ -216,7 +276,7 @@ func (w *worker) fork(sock, out *os.File) (int, error) {
 	}
 	w.forks[id] = ch
 	w.mu.Unlock()
-	if err := w.conn.WriteFrame(wire.Fork, id, nil, sock, out); err != nil {
+	if err := w.conn.WriteFrame(wire.Fork, id, payload, c.child, c.stateChild, c.outW); err != nil {
 		return 0, fmt.Errorf("asking the zygote to fork: %w", err)
 	}
 	select {
@@ -229,12 +289,14 @@ func (w *worker) fork(sock, out *os.File) (int, error) {
 	}
 }
 
-func newWorker(p *Pool, slot, pid int, uc *net.UnixConn, out *os.File) *worker {
+func newWorker(p *Pool, slot, pid int, ch *channels) *worker {
 	w := &worker{
 		p:         p,
 		slot:      slot,
 		pid:       pid,
-		conn:      wire.NewConn(uc),
+		conn:      wire.NewConn(ch.uc),
+		stateConn: ch.state,
+		cpu:       ch.cpu,
 		startedAt: time.Now(),
 		limit:     p.jitteredLimit(),
 		calls:     make(map[uint32]*Call),
@@ -249,8 +311,9 @@ func newWorker(p *Pool, slot, pid int, uc *net.UnixConn, out *os.File) *worker {
 		p.forked[pid] = w
 		p.mu.Unlock()
 	}
-	go w.copyOutput(out)
+	go w.copyOutput(ch.outR)
 	go w.readLoop()
+	go w.serveState()
 	return w
 }
 
@@ -263,7 +326,8 @@ func (w *worker) finish(status string) {
 		}
 		w.exitStatus = status
 		w.conn.Close()
-		<-w.readDone // the requests it held are failed and noted
+		w.stateConn.Shutdown() // a grandchild may hold the worker's end
+		<-w.readDone           // the requests it held are failed and noted
 		close(w.exited)
 		if w.slot < 0 {
 			w.p.zygoteExited(w)
@@ -335,6 +399,25 @@ func signalName(s syscall.Signal) string {
 	return "SIG" + strconv.Itoa(int(s))
 }
 
+// serveState answers the worker's state calls on its state socket until the
+// worker closes it or finish shuts it down. A malformed call kills the
+// worker, as on the request socket.
+func (w *worker) serveState() {
+	call := w.p.cfg.StateCall
+	if call == nil {
+		call = func([]byte) []byte { return stateUnavailable }
+	}
+	if w.cpu >= 0 {
+		if err := pinThread(w.cpu); err != nil {
+			w.p.cfg.ErrorLog.Printf("worker %d: %v", w.pid, err)
+		}
+	}
+	if err := w.stateConn.Serve(call); err != nil {
+		w.p.cfg.ErrorLog.Printf("worker %d: state socket: %v; killing it", w.pid, err)
+		w.kill()
+	}
+}
+
 // readLoop reads frames from the worker and routes them to their calls.
 // Consecutive frames of one call that arrive together (a whole short
 // response is usually one read) are delivered as one batch: one wake-up of
@@ -357,7 +440,6 @@ func (w *worker) readLoop() {
 		}
 		batch, to = nil, nil
 	}
-frames:
 	for {
 		var f wire.Frame
 		f, err = w.conn.ReadFrame()
@@ -386,14 +468,6 @@ frames:
 				pid, _ := t[0].(int64)
 				status, _ := t[1].(int64)
 				w.p.childExited(int(pid), syscall.WaitStatus(status))
-			}
-		case wire.StateCall:
-			reply := stateUnavailable
-			if w.p.cfg.StateCall != nil {
-				reply = w.p.cfg.StateCall(f.Payload)
-			}
-			if err = w.conn.WriteFrame(wire.StateReply, f.ID, reply); err != nil {
-				break frames // the worker's socket is broken
 			}
 		default:
 			w.mu.Lock()

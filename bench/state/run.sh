@@ -3,12 +3,13 @@
 # state_incr/state_get versus redis-py INCR/GET against a local redis-server
 # (unix socket and TCP 127.0.0.1).
 #
-#   bench/state/run.sh            # from anywhere; about 30 s
+#   bench/state/run.sh            # from anywhere; about 60 s
 #   SECONDS_PER_ROUND=2 ROUNDS=5 PROFILE=1 bench/state/run.sh
 #
 # It builds ./cmd/hornbeam, starts its own redis-server (no persistence) and
-# hornbeam (-w 1) on free ports, prints a table of the median ops/s, prints a
-# cProfile of the hornbeam loop when hornbeam is not 3x redis (or PROFILE=1),
+# hornbeam (-w 1) on free ports, twice: as is and with --cpu-affinity. For
+# each it prints a table of the median ops/s and
+# a cProfile of the hornbeam loop when hornbeam is not 3x redis (or PROFILE=1),
 # and stops everything it started.
 set -euo pipefail
 
@@ -57,28 +58,35 @@ redis-server --port "$rport" --bind 127.0.0.1 --unixsocket "$rsock" --unixsocket
 pids+=($!)
 wait_until 10 redis-cli -s "$rsock" ping
 
-hport=$(free_port)
-"$tmp/hornbeam" --python "$PY" --pythonpath "$here" -w 1 -b "127.0.0.1:$hport" \
-	--timeout 300 --max-requests 0 state_bench_app:application 2>"$tmp/hornbeam.log" &
-pids+=($!)
-url=http://127.0.0.1:$hport
-if ! wait_until 30 curl -sf "$url/ping"; then
-	cat "$tmp/hornbeam.log" >&2
-	exit 1
-fi
+# measure LABEL [HORNBEAM FLAGS...]: start hornbeam -w 1 with the flags, run
+# the benchmark in its worker, print the table; the cProfile of a missed op
+# is printed for the first configuration (or all, with PROFILE=1).
+measure() {
+	local label=$1; shift
+	local hport url
+	hport=$(free_port)
+	"$tmp/hornbeam" --python "$PY" --pythonpath "$here" -w 1 -b "127.0.0.1:$hport" \
+		--timeout 300 --max-requests 0 "$@" state_bench_app:application 2>"$tmp/hornbeam.log" &
+	local hpid=$!
+	pids+=($hpid)
+	url=http://127.0.0.1:$hport
+	if ! wait_until 30 curl -sf "$url/ping"; then
+		cat "$tmp/hornbeam.log" >&2
+		exit 1
+	fi
 
-budget=$((ROUNDS * 6 * ${SECONDS_PER_ROUND%.*} + 60))
-echo "measuring ($ROUNDS rounds of ${SECONDS_PER_ROUND}s per op and backend)..." >&2
-curl -sf --max-time "$budget" -o "$tmp/result.json" \
-	"$url/bench?seconds=$SECONDS_PER_ROUND&rounds=$ROUNDS&redis_port=$rport&redis_unix=$rsock" || {
-	echo "benchmark request failed; hornbeam log:" >&2
-	cat "$tmp/hornbeam.log" >&2
-	exit 1
-}
-
-curl -sf --max-time 60 -o "$tmp/breakdown.json" "$url/breakdown?seconds=$SECONDS_PER_ROUND"
-
-"$PY" - "$tmp/result.json" "$tmp/breakdown.json" "$TARGET" "$tmp/missed" <<'PYEOF'
+	local budget=$((ROUNDS * 6 * ${SECONDS_PER_ROUND%.*} + 60))
+	echo "measuring hornbeam $label ($ROUNDS rounds of ${SECONDS_PER_ROUND}s per op and backend)..." >&2
+	curl -sf --max-time "$budget" -o "$tmp/result.json" \
+		"$url/bench?seconds=$SECONDS_PER_ROUND&rounds=$ROUNDS&redis_port=$rport&redis_unix=$rsock" || {
+		echo "benchmark request failed; hornbeam log:" >&2
+		cat "$tmp/hornbeam.log" >&2
+		exit 1
+	}
+	curl -sf --max-time 60 -o "$tmp/breakdown.json" "$url/breakdown?seconds=$SECONDS_PER_ROUND"
+	echo
+	echo "== hornbeam $label"
+	"$PY" - "$tmp/result.json" "$tmp/breakdown.json" "$TARGET" "$tmp/missed" <<'PYEOF'
 import json, statistics, sys
 r = json.load(open(sys.argv[1]))
 bd = json.load(open(sys.argv[2]))
@@ -103,10 +111,18 @@ for op, m in med.items():
     print("  %-24s %10.0f  %6.1f us" % ("hornbeam_" + op + " (above)", m["hornbeam"], 1e6 / m["hornbeam"]))
 open(sys.argv[4], "w").write(" ".join(missed))
 PYEOF
-missed=$(cat "$tmp/missed")
-if [[ -n "$missed" || "${PROFILE:-0}" == 1 ]]; then
-	for op in ${missed:-incr get}; do
-		echo
-		curl -sf --max-time 120 "$url/profile?op=$op&n=50000"
-	done
-fi
+	local missed
+	missed=$(cat "$tmp/missed")
+	if [[ -n "$missed" && $((profiled++)) == 0 || "${PROFILE:-0}" == 1 ]]; then
+		for op in ${missed:-incr get}; do
+			echo
+			curl -sf --max-time 120 "$url/profile?op=$op&n=50000"
+		done
+	fi
+	kill "$hpid"
+	wait "$hpid" 2>/dev/null || true
+}
+
+profiled=0
+measure "(default)"
+measure "--cpu-affinity" --cpu-affinity

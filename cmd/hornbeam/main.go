@@ -126,6 +126,7 @@ func flags(c *config) *pflag.FlagSet {
 	fs.Var(duration{&o.Keepalive}, "keepalive", "how long an idle keep-alive connection stays open")
 	fs.StringSliceVar(&o.PythonPath, "pythonpath", []string{"."}, "directories put in front of sys.path (repeatable or comma-separated)")
 	fs.BoolVar(&o.Preload, "preload", false, "import the app once, in a process that forks the workers (shared memory, fast restarts)")
+	fs.BoolVar(&o.CPUAffinity, "cpu-affinity", false, "pin worker i, and the server thread answering its state calls, to CPU i (Linux; state calls about 2x faster; for a server that has the machine to itself)")
 	fs.StringVar(&o.Python, "python", o.Python, "Python interpreter the workers run (Debian's packages: /usr/bin/python3)")
 	fs.StringVar(&c.venv, "venv", "", "virtualenv to run the workers in (uses DIR/bin/python)")
 	fs.StringVar(&o.CertFile, "certfile", "", "TLS certificate (PEM); enables HTTPS and HTTP/2")

@@ -5,10 +5,21 @@
 //
 // # Transport
 //
-// Each worker owns one Unix stream socket (a socketpair; the worker inherits
-// its end as a file descriptor). The socket is multiplexed: a worker may hold
-// several requests at once (threads), and the server may queue a request to a
-// worker before the worker has finished the previous one.
+// Each worker owns two Unix stream sockets (socketpairs; the worker inherits
+// its ends as file descriptors 3 and 4):
+//
+//   - the request socket (fd 3) is multiplexed: a worker may hold several
+//     requests at once (threads), and the server may queue a request to a
+//     worker before the worker has finished the previous one;
+//   - the state socket (fd 4) carries only StateCall frames from the worker
+//     and one StateReply for each, one call at a time (the worker serialises
+//     its threads' calls). The server serves it with blocking reads on a
+//     thread of its own (see CallConn), so a state call never waits behind
+//     request traffic and costs one direct wake-up each way.
+//
+// A worker to be pinned to a CPU (--cpu-affinity) is told which one in the
+// environment variable HORNBEAM_CPU, or in the Fork frame when the zygote
+// forks it, and pins itself before it runs anything else.
 //
 // # Frames
 //
@@ -20,7 +31,7 @@
 //	offset 9  payload
 //
 // A frame may carry file descriptors as SCM_RIGHTS ancillary data, sent
-// with the frame's first byte (RequestFD and File carry one, Fork two). The
+// with the frame's first byte (RequestFD and File carry one, Fork three). The
 // receiver keeps a FIFO of received descriptors; a frame that carries some
 // takes the oldest.
 //
@@ -34,11 +45,14 @@
 //	                       "hornbeam.body": bytes (the whole body, when small)
 //	RequestFD  id=request  same, and the body is in the attached descriptor
 //	                       (an unlinked temporary file, positioned at 0)
-//	StateReply id=call     payload: (True, value) or (False, "Error", "message")
+//	StateReply id=call     state socket only. payload: (True, value) or
+//	                       (False, "Error", "message")
 //	Shutdown   id=0        finish the requests held, then exit 0
-//	Fork       id=fork     to the zygote (--preload) only: fork a worker. Two
-//	                       descriptors are attached: the new worker's socket,
-//	                       then the pipe for its stdout and stderr
+//	Fork       id=fork     to the zygote (--preload) only: fork a worker.
+//	                       payload: int CPU to pin it to, or None. Three
+//	                       descriptors are attached: the new worker's request
+//	                       socket, its state socket, then the pipe for its
+//	                       stdout and stderr
 //
 // # Worker to server
 //
@@ -51,8 +65,8 @@
 //	Error      id=request  payload: str message; the app failed. Before Start
 //	                       the client gets 500; after it, the connection is cut
 //	Hints      id=request  payload: [(name, value), ...] for a 103 Early Hints
-//	StateCall  id=call     payload: (op str, args...) — see package hornbeam's
-//	                       state bridge for the operations
+//	StateCall  id=call     state socket only. payload: (op str, args...) — see
+//	                       package hornbeam's state bridge for the operations
 //	Forked     id=fork     from the zygote: payload int pid of the new worker
 //	ChildExit  id=0        from the zygote: payload (pid, wait status) of a
 //	                       worker it forked that has exited

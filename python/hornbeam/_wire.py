@@ -4,10 +4,15 @@ The protocol is described once, in the Go package internal/wire (wire.go);
 this module mirrors its constants and framing. A frame is a 9-byte header
 (payload length uint32, type uint8, id uint32, all big-endian) followed by the
 payload. RequestFD and File frames carry one descriptor as SCM_RIGHTS, Fork
-frames two.
+frames three.
+
+A worker has two sockets to the server: the request socket (Conn) and the
+state socket (CallConn), which carries only StateCall frames and their
+StateReply, one call at a time.
 """
 
 import array
+import os
 import socket
 import struct
 import threading
@@ -70,7 +75,7 @@ class Conn:
         if typ == REQUEST_FD:
             fd = self.fds.pop(0)
         elif typ == FORK:
-            fd = (self.fds.pop(0), self.fds.pop(0))
+            fd = (self.fds.pop(0), self.fds.pop(0), self.fds.pop(0))
         return typ, rid, payload, fd
 
     def _fill(self):
@@ -103,6 +108,51 @@ class Conn:
             )
             if n < len(data):
                 self.sock.sendall(data[n:])
+
+
+class CallConn:
+    """The state socket: a blocking descriptor, one call at a time.
+
+    A call is a synchronous round trip, so this is plain os.write and
+    os.read on the descriptor: the fewest Python steps between sending the
+    call and sleeping in read(2) until the reply wakes us."""
+
+    def __init__(self, fd):
+        os.set_blocking(fd, True)
+        self.fd = fd
+        self.lock = threading.Lock()  # one call at a time across threads
+
+    def call(self, payload):
+        """Send a StateCall frame and return its StateReply payload."""
+        data = HEADER.pack(len(payload), STATE_CALL, 0) + payload
+        fd = self.fd
+        with self.lock:
+            n = os.write(fd, data)
+            if n < len(data):  # only for large values
+                view = memoryview(data)
+                while n < len(data):
+                    n += os.write(fd, view[n:])
+            buf = os.read(fd, _RECV_SIZE)
+            while len(buf) < HEADER_SIZE:
+                more = os.read(fd, _RECV_SIZE)
+                if not more:
+                    raise ConnectionError("hornbeam server went away")
+                buf += more
+            size, typ, _ = HEADER.unpack_from(buf)
+            if typ != STATE_REPLY:
+                raise ConnectionError("hornbeam: frame type %d on the state socket" % typ)
+            end = HEADER_SIZE + size
+            if len(buf) < end:
+                buf = bytearray(buf)
+                while len(buf) < end:
+                    more = os.read(fd, end - len(buf))
+                    if not more:
+                        raise ConnectionError("hornbeam server went away")
+                    buf += more
+            return bytes(buf[HEADER_SIZE:end])
+
+    def close(self):
+        os.close(self.fd)
 
 
 def frame(typ, rid, payload=b""):

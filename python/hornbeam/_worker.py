@@ -2,21 +2,20 @@
 
 Started by the hornbeam server as
 
-    python -c "from hornbeam._worker import main; main()" FD THREADS APP [PATH ...]
+    python -c "from hornbeam._worker import main; main()" FD STATE_FD THREADS APP [PATH ...]
 
 or, with --preload, the same with zygote() instead of main(): a process that
 imports the app once and forks the workers.
 
-FD is this worker's end of the socket to the server (see _wire.py), THREADS
+FD is this worker's end of the request socket to the server and STATE_FD
+its end of the state socket (see _wire.py), THREADS
 the number of requests it runs at once, APP the "module:callable" to serve,
 and PATH entries are put in front of sys.path. stdout and stderr are pipes
 that the server copies to its error log, marked with this worker's pid.
 """
 
-import collections
 import faulthandler
 import io
-import itertools
 import marshal
 import os
 import queue
@@ -84,10 +83,7 @@ class Worker:
         self.conn = conn
         self.app = app
         self.threads = threads
-        self.pending = collections.deque()  # frames read while waiting for a state reply
-        self.call_ids = itertools.count(1)
-        self.waiting = {}  # call id -> [lock, reply] (threaded mode)
-        self.reader_running = False
+        self.calls = None  # the state socket (wire.CallConn)
         self.stopping = False
         self.base = {
             "wsgi.version": (1, 0),
@@ -98,30 +94,6 @@ class Worker:
             "wsgi.file_wrapper": FileWrapper,
         }
 
-    # -- state calls ---------------------------------------------------------
-
-    def call(self, payload):
-        """Send a StateCall and return the StateReply payload."""
-        cid = next(self.call_ids) & 0xFFFFFFFF
-        if self.reader_running:
-            slot = [threading.Lock(), None]
-            slot[0].acquire()
-            self.waiting[cid] = slot
-            self.conn.send(wire.frame(wire.STATE_CALL, cid, payload))
-            slot[0].acquire()  # released by the reader thread
-            return slot[1]
-        self.conn.send(wire.frame(wire.STATE_CALL, cid, payload))
-        while True:
-            f = self.conn.read_frame()
-            if f is None:
-                raise ConnectionError("hornbeam server went away")
-            if f[0] == wire.STATE_REPLY and f[1] == cid:
-                return f[2]
-            if f[0] == wire.SHUTDOWN:
-                self.stopping = True
-            else:
-                self.pending.append(f)
-
     # -- serving -------------------------------------------------------------
 
     def serve(self):
@@ -129,11 +101,10 @@ class Worker:
             return self._serve_threaded()
         read = self.conn.read_frame
         handle = self.handle
-        pending = self.pending
         # The hot loop: the server queues the next request while this one
         # runs, so read() usually finds it already in the buffer.
-        while not (self.stopping and not pending):
-            f = pending.popleft() if pending else read()
+        while not self.stopping:
+            f = read()
             if f is None:
                 return
             typ = f[0]
@@ -155,43 +126,18 @@ class Worker:
         pool = [threading.Thread(target=run, name="hornbeam-%d" % i, daemon=True) for i in range(self.threads)]
         for t in pool:
             t.start()
-        for f in self.pending:
-            work.put(f)
-        self.pending.clear()
-        self.reader_running = True
 
-        def finish():
-            # Let the threads finish their requests, then end the read
-            # loop: until then it must go on answering their state calls.
-            for _ in pool:
-                work.put(None)
-            for t in pool:
-                t.join()
-            try:
-                self.conn.sock.shutdown(socket.SHUT_RD)
-            except OSError:
-                pass
-
-        finisher = None
+        # Read requests until Shutdown, then let the threads finish theirs.
         while True:
             f = self.conn.read_frame()
-            if f is None:
+            if f is None or f[0] == wire.SHUTDOWN:
                 break
-            typ = f[0]
-            if typ == wire.STATE_REPLY:
-                slot = self.waiting.pop(f[1], None)
-                if slot is not None:
-                    slot[1] = f[2]
-                    slot[0].release()
-            elif (typ == wire.REQUEST or typ == wire.REQUEST_FD) and finisher is None:
+            if f[0] == wire.REQUEST or f[0] == wire.REQUEST_FD:
                 work.put(f)
-            elif typ == wire.SHUTDOWN and finisher is None:
-                finisher = threading.Thread(target=finish, name="hornbeam-finish", daemon=True)
-                finisher.start()
-        if finisher is None:
-            finish()
-        else:
-            finisher.join()
+        for _ in pool:
+            work.put(None)
+        for t in pool:
+            t.join()
 
     def handle(self, rid, payload, fd):
         conn = self.conn
@@ -350,14 +296,16 @@ def _import_app(spec):
 def _boot():
     """Common start-up of a worker or a zygote: parse argv, set up sys.path,
     signals and the connection, and import the app (or exit with status 3)."""
-    fd, threads, spec = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    for p in reversed(sys.argv[4:]):
+    fd, state_fd, threads, spec = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    _pin(os.environ.pop("HORNBEAM_CPU", None))
+    for p in reversed(sys.argv[5:]):
         sys.path.insert(0, os.path.abspath(p))
     faulthandler.enable()
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when we stop
     worker = Worker(wire.Conn(socket.socket(fileno=fd)), None, threads)
-    _state.use_server(worker.call)  # module-level state calls work during import
+    worker.calls = wire.CallConn(state_fd)
+    _state.use_server(worker.calls.call)  # module-level state calls work during import
     try:
         worker.app = _import_app(spec)
     except BaseException as e:
@@ -371,6 +319,12 @@ def _boot():
         sys.stderr.flush()
         os._exit(EXIT_IMPORT_FAILED)
     return worker
+
+
+def _pin(cpu):
+    """--cpu-affinity: run on this CPU only (threads started later inherit it)."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {int(cpu)})
 
 
 def _ready(conn):
@@ -417,7 +371,7 @@ def zygote():
             return
         if f[0] != wire.FORK:
             continue
-        sock_fd, out_fd = f[3]
+        sock_fd, state_fd, out_fd = f[3]
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -430,8 +384,11 @@ def zygote():
                 os.dup2(out_fd, 1)
                 os.dup2(out_fd, 2)
                 os.close(out_fd)
+                _pin(marshal.loads(f[2]))
                 worker = Worker(wire.Conn(socket.socket(fileno=sock_fd)), proto.app, proto.threads)
-                _state.use_server(worker.call)
+                proto.calls.close()
+                worker.calls = wire.CallConn(state_fd)
+                _state.use_server(worker.calls.call)
                 _ready(worker.conn)
                 worker.serve()
                 code = 0
@@ -442,5 +399,6 @@ def zygote():
                 sys.stderr.flush()
                 os._exit(code)
         os.close(sock_fd)
+        os.close(state_fd)
         os.close(out_fd)
         conn.send(wire.frame(wire.FORKED, f[1], marshal.dumps(pid, 2)))
