@@ -40,6 +40,7 @@ HEADER_SIZE = HEADER.size
 MAX_PAYLOAD = 64 << 20
 _ANC_SPACE = socket.CMSG_SPACE(4 * 16)
 _RECV_SIZE = 64 << 10
+_CALL_READ = 4096  # first read of a state reply: most fit; os.read allocates this much
 
 
 class Conn:
@@ -132,9 +133,9 @@ class CallConn:
                 view = memoryview(data)
                 while n < len(data):
                     n += os.write(fd, view[n:])
-            buf = os.read(fd, _RECV_SIZE)
+            buf = os.read(fd, _CALL_READ)
             while len(buf) < HEADER_SIZE:
-                more = os.read(fd, _RECV_SIZE)
+                more = os.read(fd, _CALL_READ)
                 if not more:
                     raise ConnectionError("hornbeam server went away")
                 buf += more
