@@ -3,6 +3,7 @@ package accesslog
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
 	"net/http"
 )
 
@@ -34,9 +35,12 @@ func RequestID(next http.Handler) http.Handler {
 			id = NewRequestID()
 			r2 := new(http.Request)
 			*r2 = *r
-			r2.Header = r.Header.Clone()
+			// A shallow copy: the value slices are shared and never
+			// written, only this key is replaced. Header.Clone would
+			// copy every value of every request.
+			r2.Header = maps.Clone(r.Header)
 			if r2.Header == nil {
-				r2.Header = make(http.Header)
+				r2.Header = make(http.Header, 1)
 			}
 			r2.Header[RequestIDHeader] = []string{id}
 			r = r2
