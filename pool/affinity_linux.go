@@ -44,7 +44,7 @@ func slotCPU(slot int) (int, error) {
 // pinThread locks the calling goroutine to its thread for good and keeps
 // that thread on cpu. The thread, whose affinity no longer matches the
 // runtime's others, ends with the goroutine instead of going back to the
-// runtime's pool.
+// runtime's pool (the main thread, which cannot end, is parked for good).
 func pinThread(cpu int) error {
 	runtime.LockOSThread()
 	var set unix.CPUSet
