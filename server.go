@@ -76,6 +76,7 @@ type Options struct {
 	Static                []string      // "URL_PREFIX=DIR" mappings served by Go
 	ErrorLog              io.Writer     // default os.Stderr
 	MaxBodySize           int64         // default 1 GiB; negative = unlimited
+	SpoolThreshold        int64         // request bodies above this reach the worker as a temporary file; default 64 KiB
 	ReadHeaderTimeout     time.Duration // default 10s
 	LimitRequestLine      int           // default 4094
 	LimitRequestFields    int           // default 100
@@ -204,7 +205,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	}
 	h := &wsgi.Handler{
 		Pool: s.pool, Timeout: timeout, MaxBodySize: maxBody, BodyTimeout: max(opts.BodyTimeout, 0),
-		ErrorLog: s.errorLog, Observe: s.metrics.observe,
+		ErrorLog: s.errorLog, Observe: s.metrics.observe, SpoolThreshold: opts.SpoolThreshold,
 	}
 	handler, err := s.handlerChain(h)
 	if err != nil {

@@ -823,3 +823,21 @@ func TestStateBounds(t *testing.T) {
 		t.Errorf("%d of 3000 keys left: want some evicted, some kept", f.Keys)
 	}
 }
+
+// The stats address also serves the Go profiler.
+func TestStatsPprof(t *testing.T) {
+	srv := start(t, "st_state:application", hornbeam.Options{Workers: 1, StatsBind: "127.0.0.1:0"})
+	base := "http://" + srv.StatsAddr().String()
+	cases := []struct{ path, want string }{
+		{"/debug/pprof/", "goroutine"},
+		{"/debug/pprof/goroutine?debug=1", "goroutine profile: total"},
+		{"/debug/pprof/cmdline", ""},
+		{"/debug/pprof/profile?seconds=1", ""},
+	}
+	for _, c := range cases {
+		status, body := get(t, base+c.path)
+		if status != 200 || !strings.Contains(body, c.want) || len(body) == 0 {
+			t.Errorf("GET %s: %d, %d bytes, want 200 with %q", c.path, status, len(body), c.want)
+		}
+	}
+}

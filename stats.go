@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -159,6 +160,13 @@ func (s *Server) startStats() error {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		writeMetrics(w, s.Stats())
 	})
+	// The Go profiler, as net/http/pprof serves it, for `go tool pprof
+	// http://ADDR/debug/pprof/profile`: the stats address is an operator's.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	s.statsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go s.statsSrv.Serve(ln)
 	return nil

@@ -710,10 +710,10 @@ func TestCrashLogged(t *testing.T) {
 	contains(t, log, `core.py", line`, "the Python traceback of the crash")
 }
 
-// Bodies just under the spool threshold travel inline, in 1 MiB frames,
+// Bodies just under the spool threshold travel inline, here in 1 MiB frames,
 // queued behind each other on one worker's socket: none may stall.
 func TestPipelinedLargeInlineBodies(t *testing.T) {
-	s := start(t, "core", hornbeam.Options{Workers: 1, Timeout: 10 * time.Second})
+	s := start(t, "core", hornbeam.Options{Workers: 1, Timeout: 10 * time.Second, SpoolThreshold: 1 << 20})
 	body := strings.Repeat("b", 1<<20-100)
 	var wg sync.WaitGroup
 	errs := make(chan string, 16)
@@ -820,5 +820,41 @@ func TestSlowReaderDoesNotHoldWorker(t *testing.T) {
 	n, err := io.Copy(io.Discard, r.Body)
 	if err != nil || n != 40<<20 {
 		t.Errorf("the slow client read %d bytes (%v), want %d", n, err, 40<<20)
+	}
+}
+
+// Request bodies up to the spool threshold (64 KiB unless set) reach the
+// app in memory; larger ones as a real file spooled by Go.
+func TestSpoolThreshold(t *testing.T) {
+	cases := []struct {
+		threshold int64
+		size      int
+		want      string
+	}{
+		{0, 64 << 10, "BytesIO"},
+		{0, 64<<10 + 1, "BufferedReader"},
+		{1 << 20, 64<<10 + 1, "BytesIO"},
+		{1 << 20, 1<<20 + 1, "BufferedReader"},
+	}
+	servers := map[int64]*testServer{}
+	for _, c := range cases {
+		s := servers[c.threshold]
+		if s == nil {
+			s = start(t, "core", hornbeam.Options{Workers: 1, SpoolThreshold: c.threshold})
+			servers[c.threshold] = s
+		}
+		resp, err := http.Post(s.URL+"/upload", "application/octet-stream", strings.NewReader(strings.Repeat("x", c.size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			N     int
+			Input string
+		}
+		json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if got.N != c.size || got.Input != c.want {
+			t.Errorf("threshold %d, body of %d bytes: the app read %d bytes from a %s, want %s", c.threshold, c.size, got.N, got.Input, c.want)
+		}
 	}
 }

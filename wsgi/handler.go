@@ -53,8 +53,13 @@ type Handler struct {
 	encoders sync.Pool
 }
 
-// DefaultSpoolThreshold is the SpoolThreshold used when it is 0.
-const DefaultSpoolThreshold = 1 << 20
+// DefaultSpoolThreshold is the SpoolThreshold used when it is 0. Above it a
+// file is cheaper than a frame: measured with 1 MB POSTs (wrk -c16, 2
+// workers), 64 KiB gave 1,380-1,600 req/s against 940-1,020 at 1 MiB. An
+// inline body is copied about eight times on its way (into Go, into the
+// frame, into the socket, out of it, into the worker's buffer, out of it,
+// by marshal, by BytesIO); a file, twice.
+const DefaultSpoolThreshold = 64 << 10
 
 func (h *Handler) logf(format string, args ...any) {
 	if h.ErrorLog != nil {
@@ -185,7 +190,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		return buf[:m], nil, int64(m), 0
 	case err != nil:
 		return nil, nil, 0, h.bodyError(w, err)
-	case r.ContentLength == int64(m):
+	case r.ContentLength == int64(m) && int64(m) <= threshold:
 		return buf, nil, int64(m), 0
 	}
 	// Larger than the threshold: spool it to a file.
