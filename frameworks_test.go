@@ -638,7 +638,7 @@ func TestExampleUpload(t *testing.T) {
 		return r
 	}
 
-	const mib = 1 << 20
+	const mib, kib = 1 << 20, 1 << 10
 	for _, tc := range []struct {
 		name    string
 		size    int
@@ -648,9 +648,10 @@ func TestExampleUpload(t *testing.T) {
 		{"10 KB", 10 << 10, false, "BytesIO"},
 		{"5 MB spooled", 5 * mib, false, "BufferedReader"},
 		{"1 byte", 1, false, ""},
-		{"chunked 100 KB", 100 << 10, true, "BytesIO"},
-		{"chunked exactly 1 MiB", mib, true, "BytesIO"},
-		{"chunked 1 MiB + 1", mib + 1, true, "BufferedReader"},
+		{"chunked 60 KB", 60 << 10, true, "BytesIO"},
+		{"chunked exactly 64 KiB", 64 * kib, true, "BytesIO"},
+		{"chunked 64 KiB + 1", 64*kib + 1, true, "BufferedReader"},
+		{"chunked 100 KB", 100 << 10, true, "BufferedReader"},
 		{"chunked 3 MB", 3 * mib, true, "BufferedReader"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -668,7 +669,7 @@ func TestExampleUpload(t *testing.T) {
 				t.Errorf("CONTENT_LENGTH %q, want %d", r.ContentLength, tc.size)
 			}
 			if tc.input != "" && r.Input != tc.input {
-				t.Errorf("wsgi.input is a %s, want a %s (bodies over 1 MiB reach the worker as a file)", r.Input, tc.input)
+				t.Errorf("wsgi.input is a %s, want a %s (bodies over 64 KiB reach the worker as a file)", r.Input, tc.input)
 			}
 		})
 	}

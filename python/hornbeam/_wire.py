@@ -101,6 +101,21 @@ class Conn:
         with self.wlock:
             self.sock.sendall(data)
 
+    def send_parts(self, parts):
+        """Send a list of byte strings (whole frames, or a frame header and its
+        payload apart) as one write: sendmsg gathers them, so a large body is
+        not copied into a joined buffer first."""
+        if len(parts) > 512:  # sendmsg takes at most IOV_MAX (1024) buffers
+            return self.send(b"".join(parts))
+        with self.wlock:
+            n = self.sock.sendmsg(parts)
+            for p in parts:  # a partial write: send the rest
+                if n >= len(p):
+                    n -= len(p)
+                    continue
+                self.sock.sendall(memoryview(p)[n:])
+                n = 0
+
     def send_fd(self, data, fd):
         """Send framed bytes with fd attached to the first byte."""
         with self.wlock:

@@ -35,6 +35,9 @@ from . import _state
 # at start-up instead of restarting such a worker forever.
 EXIT_IMPORT_FAILED = 3
 
+# Body chunks from this size on are not copied into their frame (see flush).
+_SPLIT_BODY = 16 << 10
+
 _STATUS_RE = re.compile(r"[1-9][0-9][0-9] [^\r\n\0]*\Z")
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE_RE = re.compile(r"[\r\n\0]")
@@ -150,7 +153,7 @@ class Worker:
         environ.update(self.base)
         environ["wsgi.input"] = inp
         out = []  # frames not yet sent
-        resp = [None, None, False]  # status, headers, headers sent
+        resp = [None, None, False, False]  # status, headers, headers sent, out holds a split body
 
         def start_response(status, headers, exc_info=None):
             if exc_info:
@@ -178,8 +181,14 @@ class Worker:
                         data = bytes(data)
                     else:
                         raise TypeError("the response body must be bytes, got %s: %.60r" % (type(data).__name__, data))
-                for i in range(0, len(data), wire.MAX_PAYLOAD):
-                    out.append(frame(wire.BODY, rid, data[i:i + wire.MAX_PAYLOAD]))
+                if len(data) < _SPLIT_BODY:
+                    out.append(frame(wire.BODY, rid, data))
+                else:  # header and payload apart: sent with sendmsg, never copied
+                    resp[3] = True
+                    for i in range(0, len(data), wire.MAX_PAYLOAD):
+                        chunk = data[i:i + wire.MAX_PAYLOAD]
+                        out.append(wire.HEADER.pack(len(chunk), wire.BODY, rid))
+                        out.append(chunk)
 
         def write(data):
             send_body(data)
@@ -187,7 +196,11 @@ class Worker:
 
         def flush():
             if out:
-                conn.send(b"".join(out))
+                if resp[3]:
+                    conn.send_parts(out)
+                    resp[3] = False
+                else:
+                    conn.send(b"".join(out))
                 out.clear()
 
         def early_hints(headers):
