@@ -392,6 +392,7 @@ func (rs *response) frame(f wire.Frame) (status int, done bool) {
 			return rs.fail(http.StatusInternalServerError, "Internal Server Error"), true
 		}
 	case wire.Body:
+		defer f.Release() // written to the client or copied into the spool
 		if rs.sp == nil {
 			rs.w.Write(f.Payload)
 		} else if err := rs.sp.write(f.Payload); err != nil {

@@ -36,7 +36,7 @@ func (s *spool) signal() {
 	}
 }
 
-// write queues p (kept, not copied). It fails only if the spill file
+// write queues a copy of p (the caller may reuse p). It fails only if the spill file
 // cannot be written.
 func (s *spool) write(p []byte) error {
 	s.mu.Lock()
@@ -46,7 +46,7 @@ func (s *spool) write(p []byte) error {
 		return nil
 	}
 	if s.file == nil && s.memSize+len(p) <= s.memLimit {
-		s.mem = append(s.mem, p)
+		s.mem = append(s.mem, append([]byte(nil), p...)) // p is the caller's
 		s.memSize += len(p)
 		return nil
 	}

@@ -159,7 +159,25 @@ type Frame struct {
 	ID      uint32
 	Payload []byte
 	FD      *os.File
+
+	buf *[]byte // a read buffer Payload lies in, for Release
 }
+
+// Release gives a large payload's memory back for reuse once the receiver
+// is done with Payload (for example, after writing it to the client). It
+// may be skipped: the memory is then collected as usual. Payload must not
+// be used after Release.
+func (f *Frame) Release() {
+	if f.buf != nil {
+		readBufs.Put(f.buf)
+		f.buf = nil
+	}
+	f.Payload = nil
+}
+
+// readBufs holds read buffers of readBufSize that a large payload was
+// handed out in (see ReadFrame).
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
 
 // ErrProtocol is wrapped by every error caused by a malformed frame stream.
 var ErrProtocol = errors.New("wire protocol error")
@@ -196,6 +214,16 @@ func (c *Conn) Close() error {
 	c.fds = nil
 	return c.uc.Close()
 }
+
+// A payload of at least handOverMin bytes that is followed in the read
+// buffer by at most handOverSlack more bytes is not copied out: the buffer
+// becomes the payload's, and reading goes on in a fresh one (those few
+// bytes copied over). A 64 KB response body then costs no copy and no
+// allocation in Go.
+const (
+	handOverMin   = 16 << 10
+	handOverSlack = 4 << 10
+)
 
 // readBufSize is the read buffer's usual size, enough for most response
 // bodies; it grows for a larger frame (as the frame's bytes arrive, not on
@@ -279,8 +307,19 @@ func (c *Conn) ReadFrame() (Frame, error) {
 			return Frame{}, c.readErr(err)
 		}
 	}
-	f.Payload = append([]byte(nil), c.rbuf[c.r+HeaderSize:c.r+total]...)
-	c.r += total
+	if n >= handOverMin && len(c.rbuf) == readBufSize && c.w-(c.r+total) <= handOverSlack {
+		old := c.rbuf
+		f.Payload = old[c.r+HeaderSize : c.r+total : c.r+total]
+		nb := readBufs.Get().(*[]byte)
+		c.rbuf = *nb
+		c.w = copy(c.rbuf, old[c.r+total:c.w])
+		c.r = 0
+		*nb = old // the pointer now carries the old buffer back to the pool
+		f.buf = nb
+	} else {
+		f.Payload = append([]byte(nil), c.rbuf[c.r+HeaderSize:c.r+total]...)
+		c.r += total
+	}
 	if carriesFD(f.Type) {
 		if len(c.fds) == 0 {
 			return Frame{}, fmt.Errorf("%w: %s frame without a file descriptor", ErrProtocol, TypeName(f.Type))
