@@ -352,15 +352,40 @@ func (rs *response) cutSpool() {
 // a whole one.
 func abort() { panic(http.ErrAbortHandler) }
 
+// streamGrace is how long an incomplete response may wait for its next
+// frames before a writer goroutine takes over (see run).
+const streamGrace = time.Millisecond
+
 func (rs *response) run(ctx context.Context) int {
 	frames := rs.call.Frames()
+	var (
+		grace  *time.Timer // running while an incomplete response waits
+		graced bool
+	)
+	defer func() {
+		if grace != nil {
+			grace.Stop()
+		}
+	}()
 	for {
 		var batch []wire.Frame
 		var ok bool
+		var graceC <-chan time.Time
+		if grace != nil {
+			graceC = grace.C
+		}
 		select {
 		case batch, ok = <-frames:
 		case <-ctx.Done():
 			return rs.interrupted(ctx)
+		case <-graceC:
+			grace = nil
+			rs.startSpool()
+			continue
+		}
+		if grace != nil {
+			grace.Stop()
+			grace = nil
 		}
 		if !ok {
 			rs.call.Close(false)
@@ -374,9 +399,18 @@ func (rs *response) run(ctx context.Context) int {
 			}
 		}
 		if len(frames) == 0 && rs.started && rs.sp == nil {
-			// The response is still coming: from here on a writer
-			// goroutine sends it, flushing whenever it catches up.
-			rs.startSpool()
+			// The response is still coming. A framework's one-chunk
+			// iterable (Flask, Django) is a moment from its End: wait
+			// for it once, briefly, with what was written still
+			// unflushed, so that the response leaves in one write. Past
+			// that a writer goroutine sends the rest, flushing whenever
+			// it catches up (a stream, or a client too slow to read).
+			if !graced {
+				graced = true
+				grace = time.NewTimer(streamGrace)
+			} else {
+				rs.startSpool()
+			}
 		}
 	}
 }
