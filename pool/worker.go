@@ -125,31 +125,23 @@ func newChannels(p *Pool, slot int) (ch *channels, err error) {
 			ch.handedOver(false)
 		}
 	}()
-	parent, child, err := socketpair("worker")
+	fds, err := socketpair("worker")
 	if err != nil {
 		return ch, err
 	}
-	ch.child = child
+	ch.child = os.NewFile(uintptr(fds[1]), "hornbeam-worker-child")
+	parent := os.NewFile(uintptr(fds[0]), "hornbeam-worker")
 	fc, err := net.FileConn(parent)
 	parent.Close()
 	if err != nil {
 		return ch, fmt.Errorf("worker socket: %w", err)
 	}
 	ch.uc = fc.(*net.UnixConn)
-	sp, sc, err := socketpair("worker-state")
-	if err != nil {
+	if fds, err = socketpair("worker state"); err != nil {
 		return ch, err
 	}
-	ch.stateChild = sc
-	// CallConn owns a plain descriptor: dup it out of the *os.File, which
-	// would otherwise close it when collected.
-	fd, err := syscall.Dup(int(sp.Fd()))
-	sp.Close()
-	if err != nil {
-		return ch, fmt.Errorf("worker state socket: %w", err)
-	}
-	syscall.CloseOnExec(fd)
-	if ch.state, err = wire.NewCallConn(fd); err != nil {
+	ch.stateChild = os.NewFile(uintptr(fds[1]), "hornbeam-worker-state-child")
+	if ch.state, err = wire.NewCallConn(fds[0]); err != nil {
 		return ch, err
 	}
 	ch.outR, ch.outW, err = os.Pipe()
@@ -165,12 +157,12 @@ func newChannels(p *Pool, slot int) (ch *channels, err error) {
 }
 
 // socketpair returns the two ends of a new Unix stream socket pair.
-func socketpair(name string) (*os.File, *os.File, error) {
+func socketpair(name string) ([2]int, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s socket: %w", name, err)
+		return [2]int{}, fmt.Errorf("%s socket: %w", name, err)
 	}
-	return os.NewFile(uintptr(fds[0]), "hornbeam-"+name), os.NewFile(uintptr(fds[1]), "hornbeam-"+name+"-child"), nil
+	return [2]int{fds[0], fds[1]}, nil
 }
 
 // handedOver closes the child's ends once the child has them; ok false

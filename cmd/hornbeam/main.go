@@ -149,7 +149,7 @@ func flags(c *config) *pflag.FlagSet {
 	fs.StringSliceVar(&o.ForwardedAllowIPs, "forwarded-allow-ips", proxy.DefaultAllow, "proxies trusted for Forwarded / X-Forwarded-* headers (and PROXY protocol): IPs, CIDRs or *")
 	fs.BoolVar(&o.ProxyProtocol, "proxy-protocol", false, "accept PROXY protocol v1/v2 headers from trusted proxies")
 	fs.StringArrayVar(&o.Static, "static", nil, "serve files from Go: URL_PREFIX=DIR, like /assets=./static (repeatable)")
-	fs.StringVar(&o.StatsBind, "stats-bind", "", "serve GET /stats (JSON) and /metrics (Prometheus) on this address (default off)")
+	fs.StringVar(&o.StatsBind, "stats-bind", "", "serve GET /stats (JSON), /metrics (Prometheus) and /debug/pprof/ on this address (default off)")
 	fs.Int64Var(&o.StateMaxBytes, "state-max-bytes", 0, "bound the shared state's memory, evicting expired then least recently used keys (0: unbounded)")
 	fs.IntVar(&o.StateMaxValueBytes, "state-max-value-bytes", 64<<20, "largest single value in the shared state")
 	fs.StringVarP(&c.configFile, "config", "c", "", "TOML file with settings named like the flags (precedence: flag > HORNBEAM_* env > file > default)")
