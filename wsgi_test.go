@@ -858,3 +858,18 @@ func TestSpoolThreshold(t *testing.T) {
 		}
 	}
 }
+
+// A worker that writes garbage on its state socket is killed and replaced;
+// the request it held gets 502 and the log says why.
+func TestStateSocketGarbage(t *testing.T) {
+	s := start(t, "core", hornbeam.Options{Workers: 1})
+	_, pid1 := get(t, s.URL+"/pid")
+	if code, _ := get(t, s.URL+"/state-garbage"); code != 502 {
+		t.Errorf("a worker corrupting its state socket: %d, want 502", code)
+	}
+	contains(t, s.Log.String(), "state socket: wire protocol error: Request frame on the state socket; killing it", "error log")
+	waitFor(t, 10*time.Second, "a replacement worker", func() bool {
+		code, pid2 := get(t, s.URL+"/pid")
+		return code == 200 && pid2 != pid1
+	})
+}

@@ -166,6 +166,11 @@ def application(environ, start_response):
         return respond(start_response, str(os.getpid()))
     if path == "/die":
         os.kill(os.getpid(), 9)
+    if path == "/state-garbage":
+        # A Request frame, not a StateCall, on the state socket (fd 4):
+        # the server must drop this worker, not trust the stream.
+        os.write(4, b"\x00\x00\x00\x01\x01\x00\x00\x00\x07x")
+        time.sleep(5)
     if path == "/segv":
         ctypes.string_at(0)
     if path == "/hang":
