@@ -82,25 +82,36 @@ func (c *CallConn) Close() {
 
 // readCall reads one StateCall frame into c.buf.
 func (c *CallConn) readCall() (uint32, []byte, error) {
-	if err := c.readFull(c.buf[:HeaderSize], true); err != nil {
+	h := c.buf[:HeaderSize]
+	if err := c.readFull(h, true); err != nil {
 		return 0, nil, err
 	}
-	n := binary.BigEndian.Uint32(c.buf[0:4])
-	typ, id := c.buf[4], binary.BigEndian.Uint32(c.buf[5:9])
+	n := binary.BigEndian.Uint32(h[0:4])
+	typ, id := h[4], binary.BigEndian.Uint32(h[5:9])
 	if typ != StateCall {
 		return 0, nil, fmt.Errorf("%w: %s frame on the state socket", ErrProtocol, TypeName(typ))
 	}
 	if n > MaxPayload {
 		return 0, nil, fmt.Errorf("%w: StateCall frame of %d bytes exceeds the %d limit", ErrProtocol, n, MaxPayload)
 	}
-	if int(n) > cap(c.buf) {
-		c.buf = make([]byte, n)
+	// Grow by at most 4 MiB at a time, as the bytes arrive: a header
+	// alone does not make us allocate its whole payload.
+	payload := c.buf[:0]
+	for len(payload) < int(n) {
+		if len(payload) == cap(payload) {
+			nb := make([]byte, len(payload), min(int(n), cap(payload)+4<<20))
+			copy(nb, payload)
+			payload = nb
+		}
+		k := len(payload)
+		if err := c.readFull(payload[k:min(int(n), cap(payload))], false); err != nil {
+			return 0, nil, err
+		}
+		payload = payload[:min(int(n), cap(payload))]
 	}
-	payload := c.buf[:n]
-	if err := c.readFull(payload, false); err != nil {
-		return 0, nil, err
-	}
-	if cap(c.buf) > 1<<20 {
+	if cap(payload) <= 1<<20 {
+		c.buf = payload[:0]
+	} else {
 		c.buf = make([]byte, 4096) // do not keep one large call's buffer
 	}
 	return id, payload, nil

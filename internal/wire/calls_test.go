@@ -96,6 +96,7 @@ func TestCallConnBadStream(t *testing.T) {
 		{"oversized call", binary.BigEndian.AppendUint32(nil, MaxPayload+1), ErrProtocol},
 		{"truncated header", []byte{0, 0, 0}, io.ErrUnexpectedEOF},
 		{"truncated payload", frameBytes(StateCall, 1, []byte("abcdef"))[:HeaderSize+2], io.ErrUnexpectedEOF},
+		{"huge length, few bytes", append(binary.BigEndian.AppendUint32(nil, 60<<20), StateCall, 0, 0, 0, 1, 'x'), io.ErrUnexpectedEOF},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -132,4 +133,51 @@ func TestCallConnShutdownWakesServe(t *testing.T) {
 		t.Errorf("after Shutdown: %v", err)
 	}
 	c.Shutdown() // after Serve closed the socket: a no-op
+}
+
+// FuzzCallConn: whatever a worker writes on its state socket, Serve
+// answers whole StateCall frames, then returns (nil at a clean end, an
+// error otherwise) without panicking.
+func FuzzCallConn(f *testing.F) {
+	f.Add(frameBytes(StateCall, 1, []byte("abc")))
+	f.Add(append(frameBytes(StateCall, 1, nil), frameBytes(StateCall, 2, []byte("x"))...))
+	f.Add(frameBytes(Body, 1, []byte("abc")))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, StateCall, 0, 0, 0, 1})
+	f.Add([]byte{0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Close(fds[1])
+		c, err := NewCallConn(fds[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Serve(func(p []byte) []byte { return p }) }()
+		go func() {
+			// Drain the replies so that Serve never blocks writing them.
+			buf := make([]byte, 64<<10)
+			for {
+				if n, err := syscall.Read(fds[1], buf); n <= 0 || err != nil {
+					return
+				}
+			}
+		}()
+		for b := data; len(b) > 0; {
+			n, err := syscall.Write(fds[1], b)
+			if err != nil {
+				break
+			}
+			b = b[n:]
+		}
+		syscall.Shutdown(fds[1], syscall.SHUT_WR)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			c.Shutdown()
+			t.Fatal("Serve did not return after the peer stopped writing")
+		}
+	})
 }
