@@ -132,6 +132,7 @@ type Server struct {
 	pool       *pool.Pool
 	store      state.Store
 	ownStore   *state.Memory
+	versions   *versions // the state change table workers cache against; nil: no caching
 	runtimeDir string
 	listeners  []net.Listener
 	http       *http.Server
@@ -165,7 +166,17 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	if opts.Store != nil {
 		s.store = opts.Store
 	} else {
-		s.ownStore = state.NewMemory(state.Options{MaxBytes: opts.StateMaxBytes, MaxValueBytes: opts.StateMaxValueBytes})
+		so := state.Options{MaxBytes: opts.StateMaxBytes, MaxValueBytes: opts.StateMaxValueBytes}
+		// Workers cache state_get results against a shared change table
+		// (versions_linux.go), except when the store evicts by recency:
+		// reads served from a worker's memory would not count as use.
+		if opts.StateMaxBytes <= 0 {
+			if v, verr := newVersions(); verr == nil {
+				s.versions = v
+				so.OnChange = v.changed
+			}
+		}
+		s.ownStore = state.NewMemory(so)
 		s.store = s.ownStore
 	}
 	allow := opts.ForwardedAllowIPs
@@ -190,7 +201,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		Python: opts.Python, App: app, Workers: opts.Workers, Threads: opts.Threads,
 		PythonPath: opts.PythonPath, MaxRequests: opts.MaxRequests, MaxRequestsJitter: opts.MaxRequestsJitter,
 		RuntimeDir: s.runtimeDir, ErrorLog: s.errorLog, StateCall: s.stateCall, Preload: opts.Preload,
-		MaxWorkerMemory: opts.MaxWorkerMemory, CPUAffinity: opts.CPUAffinity,
+		MaxWorkerMemory: opts.MaxWorkerMemory, CPUAffinity: opts.CPUAffinity, StateVersions: s.versionsFile(),
 	})
 	if err != nil {
 		return nil, err
@@ -484,6 +495,9 @@ func (s *Server) cleanup() {
 	}
 	if s.ownStore != nil {
 		s.ownStore.Close()
+	}
+	if s.versions != nil {
+		s.versions.close()
 	}
 	if s.runtimeDir != "" {
 		os.RemoveAll(s.runtimeDir)

@@ -841,3 +841,101 @@ func TestStatsPprof(t *testing.T) {
 		}
 	}
 }
+
+// A worker keeps what state_get returned and serves it from memory until
+// the key changes anywhere (another worker, Go, expiry) or its TTL runs
+// out; what the app gets is always current and never shared.
+func TestStateGetCache(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the change table is Linux only")
+	}
+	srv := start(t, "st_state:application", hornbeam.Options{Workers: 1})
+	cached := func(key string) string {
+		var r pyReply
+		getJSON(t, srv.URL+"/cached?key="+url.QueryEscape(key), &r)
+		return r.Repr
+	}
+	for _, key := range []string{"plain", "café"} {
+		t.Run(key, func(t *testing.T) {
+			srv.StateSet(key, "v1", 0)
+			if r := pyGet(t, srv, key); r.Repr != "'v1'" {
+				t.Fatalf("first get: %s", r.Repr)
+			}
+			if c := cached(key); c != "True" {
+				t.Fatalf("after a get, cached = %s, want True", c)
+			}
+			srv.StateSet(key, "v2", 0) // from Go: no worker is told but the table
+			if r := pyGet(t, srv, key); r.Repr != "'v2'" {
+				t.Errorf("after a Go set: %s, want 'v2'", r.Repr)
+			}
+			srv.StateIncr(key+"#n", 1)
+			srv.State().Delete(key)
+			if r := pyGet(t, srv, key); r.Repr != "None" {
+				t.Errorf("after a delete: %s, want None", r.Repr)
+			}
+			srv.StateIncr(key, 7)
+			if r := pyGet(t, srv, key); r.Repr != "7" {
+				t.Errorf("after an incr: %s, want 7", r.Repr)
+			}
+		})
+	}
+	t.Run("ttl", func(t *testing.T) {
+		getJSON(t, srv.URL+"/set?key=short&value=x&ttl=0.3", new(pyReply))
+		if r := pyGet(t, srv, "short"); r.Repr != "'x'" {
+			t.Fatalf("before expiry: %s", r.Repr)
+		}
+		time.Sleep(400 * time.Millisecond)
+		if r := pyGet(t, srv, "short"); r.Repr != "None" {
+			t.Errorf("after the TTL: %s, want None", r.Repr)
+		}
+	})
+	t.Run("key sent encoded", func(t *testing.T) {
+		// A str key starting with NUL travels as marshal bytes, as non-str
+		// keys do (a Go caller cannot name it).
+		const key = "\x00starts with NUL"
+		for _, v := range []string{"a", "b"} {
+			getJSON(t, srv.URL+"/set?key="+url.QueryEscape(key)+"&value="+v, new(pyReply))
+			if r := pyGet(t, srv, key); r.Repr != "'"+v+"'" {
+				t.Errorf("after setting %q: %s", v, r.Repr)
+			}
+			if c := cached(key); c != "True" {
+				t.Errorf("after a get, cached = %s, want True", c)
+			}
+		}
+	})
+	t.Run("not shared", func(t *testing.T) {
+		var r pyReply
+		getJSON(t, srv.URL+"/mutate?key=list", &r)
+		if r.Repr != "[1, 2]" {
+			t.Errorf("get after the app changed what get returned: %s", r.Repr)
+		}
+	})
+}
+
+// Across workers: every get sees the set before it, whichever worker did
+// either.
+func TestStateGetCacheAcrossWorkers(t *testing.T) {
+	srv := start(t, "st_state:application", hornbeam.Options{Workers: 3})
+	for i := range 60 {
+		v := strconv.Itoa(i)
+		getJSON(t, srv.URL+"/set?key=shared&value="+v, new(pyReply))
+		for range 3 {
+			if r := pyGet(t, srv, "shared"); r.Repr != "'"+v+"'" {
+				t.Fatalf("round %d: worker %d got %s, want '%s'", i, r.PID, r.Repr, v)
+			}
+		}
+	}
+}
+
+// With --state-max-bytes the store evicts by recency, which reads from a
+// worker's memory would not count: workers do not cache then.
+func TestStateGetNoCacheWithLRU(t *testing.T) {
+	srv := start(t, "st_state:application", hornbeam.Options{Workers: 1, StateMaxBytes: 1 << 20})
+	srv.StateSet("k", "v", 0)
+	pyGet(t, srv, "k")
+	var r pyReply
+	getJSON(t, srv.URL+"/cached?key=k", &r)
+	if r.Repr != "False" {
+		t.Errorf("with a memory bound, cached = %s, want False", r.Repr)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"time"
 
@@ -122,6 +123,33 @@ func (s *Server) stateOp(payload []byte) (any, error) {
 			return pyValue(v), nil
 		}
 		return nil, nil
+	case "getv":
+		// get for a worker that caches the result (versions_linux.go):
+		// (value or None, the key's change counter, seconds to live or
+		// None). The counter is read before the value, so a change made in
+		// between makes the cached copy stale at once, never the reverse.
+		var ver uint32
+		if s.versions != nil {
+			ver = s.versions.load(key)
+		}
+		var (
+			v   state.Value
+			exp time.Time
+			ok  bool
+		)
+		if s.ownStore != nil {
+			v, exp, ok = s.ownStore.GetExpiry(key)
+		} else {
+			v, ok = st.Get(key)
+		}
+		var val, ttl any
+		if ok {
+			val = pyValue(v)
+		}
+		if !exp.IsZero() {
+			ttl = time.Until(exp).Seconds()
+		}
+		return pymarshal.Tuple{val, int64(ver), ttl}, nil
 	case "delete":
 		return st.Delete(key), nil
 	case "incr":
@@ -161,7 +189,7 @@ func (s *Server) stateOp(payload []byte) (any, error) {
 }
 
 // stateArgc is the number of arguments of each state operation.
-var stateArgc = map[string]int{"get": 1, "get_multi": 1, "set": 3, "delete": 1, "incr": 2, "keys": 1, "stats": 0}
+var stateArgc = map[string]int{"get": 1, "getv": 1, "get_multi": 1, "set": 3, "delete": 1, "incr": 2, "keys": 1, "stats": 0}
 
 // wireKeys turns store keys into their wire form: str for plain keys,
 // bytes for encoded ones. With a prefix, only str keys starting with it are
@@ -232,3 +260,11 @@ func (s *Server) StateIncr(key string, delta int64) (int64, error) {
 
 // State returns the server's store, for raw access.
 func (s *Server) State() state.Store { return s.store }
+
+// versionsFile is the state change table for the workers, or nil.
+func (s *Server) versionsFile() *os.File {
+	if s.versions == nil {
+		return nil
+	}
+	return s.versions.file
+}

@@ -60,6 +60,10 @@ type Config struct {
 	// (round robin), together with the server thread that answers its state
 	// calls (see affinity_linux.go). Linux only.
 	CPUAffinity bool
+	// StateVersions, if set, is the state change table the workers map to
+	// validate the state_get results they keep (fd 5, announced in
+	// HORNBEAM_STATE_VERSIONS).
+	StateVersions *os.File
 	// StateCall answers a worker's StateCall payload with a StateReply
 	// payload. Nil answers every call with an error.
 	StateCall func(payload []byte) []byte

@@ -212,6 +212,10 @@ func startProcess(p *Pool, slot int, code string) (*worker, error) {
 		cmd.Env = append(cmd.Env, "HORNBEAM_CPU="+strconv.Itoa(ch.cpu))
 	}
 	cmd.ExtraFiles = []*os.File{ch.child, ch.stateChild}
+	if p.cfg.StateVersions != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, p.cfg.StateVersions)
+		cmd.Env = append(cmd.Env, "HORNBEAM_STATE_VERSIONS=5")
+	}
 	cmd.Stdout, cmd.Stderr = ch.outW, ch.outW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the server only
 	err = cmd.Start()

@@ -61,6 +61,11 @@ type Options struct {
 	// Now returns the current time; nil means time.Now. Tests inject a fake
 	// clock here. Times must lie within the range of time.Time.UnixNano.
 	Now func() time.Time
+	// OnChange, if set, is called with a key whenever its value may have
+	// changed or it was removed: Set, Incr, Delete, expiry and eviction. It
+	// runs with the key's shard locked, so it must be quick and must not
+	// call the store.
+	OnChange func(key string)
 }
 
 // Memory is the in-process [Store]: the key space is split over shards by a
@@ -90,6 +95,7 @@ type core struct {
 	maxBytes int64
 	budget   int64 // per shard; 0 = unbounded
 	now      func() time.Time
+	onChange func(key string) // never nil
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -97,11 +103,12 @@ type core struct {
 }
 
 type shard struct {
-	mu     sync.Mutex
-	items  map[string]*entry
-	lru    entry    // sentinel: lru.next is most recent, lru.prev least recent; kept only if budget > 0
-	expiry []*entry // min-heap on expireAt of entries that have a TTL
-	budget int64    // 0 = unbounded
+	mu       sync.Mutex
+	items    map[string]*entry
+	lru      entry    // sentinel: lru.next is most recent, lru.prev least recent; kept only if budget > 0
+	expiry   []*entry // min-heap on expireAt of entries that have a TTL
+	budget   int64    // 0 = unbounded
+	onChange func(key string)
 
 	// Written only with mu held; read lock-free by Stats.
 	keys      atomic.Int64
@@ -139,7 +146,11 @@ func NewMemory(opts Options) *Memory {
 		seed:     maphash.MakeSeed(),
 		maxValue: opts.MaxValueBytes,
 		now:      opts.Now,
+		onChange: opts.OnChange,
 		stop:     make(chan struct{}),
+	}
+	if c.onChange == nil {
+		c.onChange = func(string) {}
 	}
 	if c.maxValue <= 0 {
 		c.maxValue = DefaultMaxValueBytes
@@ -156,6 +167,7 @@ func NewMemory(opts Options) *Memory {
 		s.items = make(map[string]*entry)
 		s.lru.next, s.lru.prev = &s.lru, &s.lru
 		s.budget = c.budget
+		s.onChange = c.onChange
 	}
 	m := &Memory{c: c}
 	interval := opts.JanitorInterval
@@ -272,6 +284,26 @@ func (m *Memory) Get(key string) (Value, bool) {
 	return v, ok
 }
 
+// GetExpiry is Get that also returns when the key expires (the zero Time
+// if it never does).
+func (m *Memory) GetExpiry(key string) (Value, time.Time, bool) {
+	c := m.c
+	s := c.shardFor(key)
+	now := lazyNow{fn: c.now}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.lookup(key, &now)
+	if e == nil {
+		return Value{}, time.Time{}, false
+	}
+	s.touch(e)
+	var exp time.Time
+	if e.expireAt != 0 {
+		exp = time.Unix(0, e.expireAt)
+	}
+	return e.val, exp, true
+}
+
 // GetMulti implements [Store]. All keys are checked against one clock reading.
 func (m *Memory) GetMulti(keys []string) ([]Value, []bool) {
 	c := m.c
@@ -352,6 +384,7 @@ func (m *Memory) Incr(key string, delta int64) (int64, error) {
 		}
 		e.val.Int = n
 		s.touch(e)
+		s.onChange(key)
 		return n, nil
 	}
 	size := entrySize(key, 0)
@@ -457,6 +490,7 @@ func (s *shard) put(key string, val Value, exp, size int64, now *lazyNow) {
 	e.size = size
 	s.bytes.Add(size - old)
 	s.setExpiry(e, exp)
+	s.onChange(key)
 	if s.budget > 0 {
 		s.pushFront(e)
 	}
@@ -464,6 +498,7 @@ func (s *shard) put(key string, val Value, exp, size int64, now *lazyNow) {
 
 // remove drops e from the map, the LRU list, the expiry heap and the counters.
 func (s *shard) remove(e *entry) {
+	s.onChange(e.key)
 	delete(s.items, e.key)
 	unlink(e)
 	if e.heapIdx >= 0 {

@@ -580,3 +580,50 @@ func TestConcurrentMixedAtomic(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// OnChange hears of every change to a key: set, incr (new and existing),
+// delete, expiry (on lookup and by the janitor's drain) and eviction; reads
+// and failed writes are silent.
+func TestOnChange(t *testing.T) {
+	clk := newFakeClock()
+	var changed []string
+	m := NewMemory(Options{Shards: 1, MaxBytes: 3 * entrySize("k1", 1), JanitorInterval: -1, Now: clk.Now,
+		OnChange: func(k string) { changed = append(changed, k) }})
+	defer m.Close()
+	steps := []struct {
+		name string
+		do   func()
+		want []string
+	}{
+		{"set", func() { m.Set("k1", RawValue([]byte("a")), 0) }, []string{"k1"}},
+		{"get", func() { m.Get("k1"); m.GetExpiry("k1"); m.GetMulti([]string{"k1", "zz"}) }, nil},
+		{"incr new", func() { m.Incr("n", 1) }, []string{"n"}},
+		{"incr existing", func() { m.Incr("n", 2) }, []string{"n"}},
+		{"incr on a blob fails", func() { m.Incr("k1", 1) }, nil},
+		{"delete", func() { m.Delete("n") }, []string{"n"}},
+		{"delete missing", func() { m.Delete("n") }, nil},
+		{"set with ttl", func() { m.Set("t", RawValue([]byte("b")), time.Second) }, []string{"t"}},
+		{"expired on lookup", func() { clk.Advance(2 * time.Second); m.Get("t") }, []string{"t"}},
+		{"eviction", func() {
+			m.Set("k2", RawValue([]byte("c")), 0)
+			m.Set("k3", RawValue([]byte("d")), 0)
+			m.Set("k4", RawValue([]byte("e")), 0) // over the budget: k1, least recently used, goes
+		}, []string{"k2", "k3", "k1", "k4"}},
+		{"too large", func() { m.Set("big", RawValue(make([]byte, 1000)), 0) }, nil},
+	}
+	for _, st := range steps {
+		changed = nil
+		st.do()
+		if !slices.Equal(changed, st.want) {
+			t.Errorf("%s: OnChange heard %q, want %q", st.name, changed, st.want)
+		}
+	}
+	v, exp, ok := m.GetExpiry("k2")
+	if !ok || string(v.Raw) != "c" || !exp.IsZero() {
+		t.Errorf("GetExpiry(k2) = %q %v %v", v.Raw, exp, ok)
+	}
+	m.Set("t2", RawValue([]byte("x")), 5*time.Second)
+	if _, exp, _ := m.GetExpiry("t2"); !exp.Equal(clk.Now().Add(5 * time.Second)) {
+		t.Errorf("GetExpiry(t2) expires at %v, want %v", exp, clk.Now().Add(5*time.Second))
+	}
+}

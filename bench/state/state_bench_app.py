@@ -4,7 +4,7 @@ from ONE Python worker, through hornbeam.state_* and through redis-py.
     GET /bench?seconds=S&rounds=R&redis_port=P&redis_unix=PATH
         runs every (op, backend) pair R times for about S seconds each, inside
         this one request, and returns JSON: {op: {backend: [ops/s per round]}}
-    GET /profile?op=incr|get&n=N
+    GET /profile?op=incr|get|get_miss&n=N
         cProfile of N hornbeam calls, as text (where the Python time goes)
     GET /breakdown?seconds=S
         what bounds a round trip: the Python layers alone (hornbeam's
@@ -48,17 +48,22 @@ def _rate(call, key, seconds):
 def _backends(q):
     out = {}
     hornbeam.state_set("bench:get", GET_VALUE)
-    out["hornbeam"] = {"incr": hornbeam.state_incr, "get": hornbeam.state_get}
+    out["hornbeam"] = {
+        "incr": hornbeam.state_incr,
+        "get": hornbeam.state_get,
+        # What a get costs when the worker's copy is stale: the round trip.
+        "get_miss": lambda k: _state._user_value(_state._backend("get", _state._wire_key(k))),
+    }
     if q.get("redis_port") or q.get("redis_unix"):
         import redis  # only needed for the comparison
     if q.get("redis_unix"):
         r = redis.Redis(unix_socket_path=q["redis_unix"])
         r.set("bench:get", GET_VALUE)
-        out["redis_unix"] = {"incr": r.incr, "get": r.get}
+        out["redis_unix"] = {"incr": r.incr, "get": r.get, "get_miss": r.get}
     if q.get("redis_port"):
         r = redis.Redis(host="127.0.0.1", port=int(q["redis_port"]))
         r.set("bench:get", GET_VALUE)
-        out["redis_tcp"] = {"incr": r.incr, "get": r.get}
+        out["redis_tcp"] = {"incr": r.incr, "get": r.get, "get_miss": r.get}
     # Each backend must really answer: check before timing.
     for name, ops in out.items():
         v = ops["get"]("bench:get")
@@ -75,7 +80,7 @@ def bench(q):
     rounds = int(q.get("rounds", "3"))
     backends = _backends(q)
     result = {"pid": os.getpid(), "ops": {}}
-    for op, key in (("incr", "bench:incr"), ("get", "bench:get")):
+    for op, key in (("incr", "bench:incr"), ("get", "bench:get"), ("get_miss", "bench:get")):
         result["ops"][op] = {name: [] for name in backends}
         for name, ops in backends.items():
             _rate(ops[op], key, 0.1)  # warm up
@@ -88,9 +93,8 @@ def bench(q):
 def profile(q):
     op = q.get("op", "incr")
     n = int(q.get("n", "50000"))
-    hornbeam.state_set("bench:get", GET_VALUE)
-    call = {"incr": hornbeam.state_incr, "get": hornbeam.state_get}[op]
-    key = "bench:" + op
+    call = _backends({})["hornbeam"][op]
+    key = "bench:" + op.split("_")[0]
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
@@ -112,7 +116,9 @@ def breakdown(q):
     real = _state._backend
     replies = {
         "incr": marshal.dumps((True, 7), 2),
-        "get": marshal.dumps((True, marshal.dumps(GET_VALUE, 2)), 2),
+        # getv's reply, with a change counter that never matches: every call
+        # takes the path of a stale copy.
+        "get": marshal.dumps((True, (marshal.dumps(GET_VALUE, 2), 0xFFFFFFFF, None)), 2),
     }
     try:
         for op, call in (("incr", hornbeam.state_incr), ("get", hornbeam.state_get)):

@@ -318,6 +318,9 @@ def _boot():
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when we stop
     worker = Worker(wire.Conn(socket.socket(fileno=fd)), None, threads)
     worker.calls = wire.CallConn(state_fd)
+    versions_fd = os.environ.pop("HORNBEAM_STATE_VERSIONS", None)
+    if versions_fd is not None:
+        _state.map_versions(int(versions_fd))
     _state.use_server(worker.calls.call)  # module-level state calls work during import
     try:
         worker.app = _import_app(spec)

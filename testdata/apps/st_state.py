@@ -280,6 +280,29 @@ def application(environ, start_response):
     if path == "/get":
         v = state_get(q["key"])
         return _respond(start_response, {"pid": pid, "type": type(v).__name__, "repr": repr(v)})
+    if path == "/cached":
+        # Whether this worker serves the key's state_get from memory: five
+        # more gets after one, counting the round trips to the server (a
+        # test of the worker's cache, so it looks inside).
+        from hornbeam import _state
+        backend = _state._backend
+        state_get(q["key"])
+        trips = []
+        call = backend._call
+        backend._call = lambda payload: trips.append(1) or call(payload)
+        try:
+            for _ in range(5):
+                state_get(q["key"])
+        finally:
+            backend._call = call
+        return _respond(start_response, {"pid": pid, "repr": repr(not trips)})
+    if path == "/mutate":
+        # Changing what state_get returned must not change the next result.
+        state_set(q["key"], [1, 2])
+        state_get(q["key"])
+        v = state_get(q["key"])
+        v.append("changed by the app")
+        return _respond(start_response, {"pid": pid, "repr": repr(state_get(q["key"]))})
     if path == "/set":
         ttl = float(q["ttl"]) if "ttl" in q else None
         state_set(q["key"], q["value"], ttl=ttl)
