@@ -16,6 +16,8 @@ import (
 // python/hornbeam/_state.py: a marshal tuple (op, args...). Keys arrive as
 // str or bytes; values as an int (a counter) or bytes (marshal data of any
 // other value). The reply is (True, result) or (False, error type, message).
+// The operations: get, getv (get for a worker that caches the result: see
+// versions_linux.go), get_multi, set, delete, incr, keys, stats.
 
 // stateCall answers one StateCall payload.
 func (s *Server) stateCall(payload []byte) []byte {

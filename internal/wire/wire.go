@@ -17,6 +17,12 @@
 //     thread of its own (see CallConn), so a state call never waits behind
 //     request traffic and costs one direct wake-up each way.
 //
+// A third descriptor, fd 5, is passed when the environment variable
+// HORNBEAM_STATE_VERSIONS says so: the state change table, shared memory
+// the worker maps read-only to tell whether a state_get result it kept is
+// still current (see package hornbeam's versions_linux.go and the getv
+// state operation).
+//
 // A worker to be pinned to a CPU (--cpu-affinity) is told which one in the
 // environment variable HORNBEAM_CPU, or in the Fork frame when the zygote
 // forks it, and pins itself before it runs anything else.
