@@ -275,12 +275,7 @@ func (c *core) budgetError(key string, rawLen int) error {
 
 // Get implements [Store].
 func (m *Memory) Get(key string) (Value, bool) {
-	c := m.c
-	s := c.shardFor(key)
-	now := lazyNow{fn: c.now}
-	s.mu.Lock()
-	v, ok := s.get(key, &now)
-	s.mu.Unlock()
+	v, _, ok := m.GetExpiry(key)
 	return v, ok
 }
 

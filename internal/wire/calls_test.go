@@ -10,30 +10,36 @@ import (
 	"time"
 )
 
-// callPair returns a CallConn being served (echoing payloads reversed) and
-// the worker's end; done receives Serve's result.
-func callPair(t *testing.T) (peer int, done chan error) {
+// served returns a CallConn being served with handle, the worker's end of
+// its socket, and a channel that receives Serve's result.
+func served(t testing.TB, handle func([]byte) []byte) (c *CallConn, peer int, done chan error) {
 	t.Helper()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewCallConn(fds[0])
-	if err != nil {
+	if c, err = NewCallConn(fds[0]); err != nil {
 		t.Fatal(err)
 	}
 	done = make(chan error, 1)
-	go func() {
-		done <- c.Serve(func(p []byte) []byte {
-			r := make([]byte, len(p))
-			for i, b := range p {
-				r[len(p)-1-i] = b
-			}
-			return r
-		})
-	}()
+	go func() { done <- c.Serve(handle) }()
 	t.Cleanup(func() { c.Shutdown(); syscall.Close(fds[1]) })
-	return fds[1], done
+	return c, fds[1], done
+}
+
+func reversed(p []byte) []byte {
+	r := make([]byte, len(p))
+	for i, b := range p {
+		r[len(p)-1-i] = b
+	}
+	return r
+}
+
+// callPair returns the worker's end of a CallConn that answers each call
+// with its payload reversed, and the channel of Serve's result.
+func callPair(t *testing.T) (peer int, done chan error) {
+	_, peer, done = served(t, reversed)
+	return peer, done
 }
 
 func wait(t *testing.T, done chan error) error {
@@ -116,17 +122,7 @@ func TestCallConnBadStream(t *testing.T) {
 
 // Shutdown wakes a Serve blocked in read(2), which closing would not.
 func TestCallConnShutdownWakesServe(t *testing.T) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fds[1])
-	c, err := NewCallConn(fds[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Serve(func(p []byte) []byte { return p }) }()
+	c, _, done := served(t, reversed)
 	time.Sleep(50 * time.Millisecond) // let it block
 	c.Shutdown()
 	if err := wait(t, done); err != nil {
@@ -145,34 +141,24 @@ func FuzzCallConn(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, StateCall, 0, 0, 0, 1})
 	f.Add([]byte{0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer syscall.Close(fds[1])
-		c, err := NewCallConn(fds[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- c.Serve(func(p []byte) []byte { return p }) }()
+		c, peer, done := served(t, func(p []byte) []byte { return p })
 		go func() {
 			// Drain the replies so that Serve never blocks writing them.
 			buf := make([]byte, 64<<10)
 			for {
-				if n, err := syscall.Read(fds[1], buf); n <= 0 || err != nil {
+				if n, err := syscall.Read(peer, buf); n <= 0 || err != nil {
 					return
 				}
 			}
 		}()
 		for b := data; len(b) > 0; {
-			n, err := syscall.Write(fds[1], b)
+			n, err := syscall.Write(peer, b)
 			if err != nil {
 				break
 			}
 			b = b[n:]
 		}
-		syscall.Shutdown(fds[1], syscall.SHUT_WR)
+		syscall.Shutdown(peer, syscall.SHUT_WR)
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
