@@ -903,6 +903,13 @@ func TestStateGetCache(t *testing.T) {
 			}
 		}
 	})
+	t.Run("bounded", func(t *testing.T) {
+		var r pyReply
+		getJSON(t, srv.URL+"/cache_bound", &r)
+		if kept, err := strconv.Atoi(r.Repr); err != nil || kept <= 0 || kept > 8<<20 {
+			t.Errorf("after reading 12 MB of values the worker keeps %s bytes, want 1..8 MiB", r.Repr)
+		}
+	})
 	t.Run("not shared", func(t *testing.T) {
 		var r pyReply
 		getJSON(t, srv.URL+"/mutate?key=list", &r)

@@ -110,8 +110,12 @@ _ERRORS = {"TypeError": TypeError, "ValueError": ValueError, "KeyError": KeyErro
 
 
 _VERSION_SLOTS = 1 << 16  # as versionSlots in versions_linux.go
-_CACHE_ENTRIES = 4096  # keys kept per worker; all are dropped when full
-_CACHE_VALUE_BYTES = 64 << 10  # larger values are not kept
+# What one worker keeps: at most _CACHE_ENTRIES keys and _CACHE_BYTES of
+# values (all are dropped when either is reached), none over
+# _CACHE_VALUE_BYTES.
+_CACHE_ENTRIES = 4096
+_CACHE_BYTES = 8 << 20
+_CACHE_VALUE_BYTES = 64 << 10
 _versions = None  # the change table as a memoryview of uint32, or None
 
 
@@ -131,6 +135,7 @@ class _Server:
     def __init__(self, call):
         self._call = call
         self._cache = {}  # wire key -> (slot counter, wire value, deadline or None)
+        self._cache_bytes = 0  # of the bytes values kept (ints and None count 0)
 
     def __call__(self, *args):
         reply = marshal.loads(self._call(marshal.dumps(args, 2)))
@@ -150,10 +155,13 @@ class _Server:
             return e[1]
         t0 = time.monotonic()
         value, version, ttl = self("getv", key)
-        if type(value) is not bytes or len(value) <= _CACHE_VALUE_BYTES:
-            if len(cache) >= _CACHE_ENTRIES:
+        size = len(value) if type(value) is bytes else 0
+        if size <= _CACHE_VALUE_BYTES:
+            if len(cache) >= _CACHE_ENTRIES or self._cache_bytes + size > _CACHE_BYTES:
                 cache.clear()
+                self._cache_bytes = 0
             cache[key] = (version, value, None if ttl is None else t0 + ttl)
+            self._cache_bytes += size  # an approximation: a replaced entry is counted again
         return value
 
 

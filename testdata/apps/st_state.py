@@ -296,6 +296,16 @@ def application(environ, start_response):
         finally:
             backend._call = call
         return _respond(start_response, {"pid": pid, "repr": repr(not trips)})
+    if path == "/cache_bound":
+        # Reading 12 MB of distinct values must not keep more than the
+        # worker cache's 8 MiB.
+        from hornbeam import _state
+        for i in range(200):
+            state_set("bound:%d" % i, b"x" * 60000)
+        for i in range(200):
+            state_get("bound:%d" % i)
+        kept = sum(len(e[1]) for e in _state._backend._cache.values() if type(e[1]) is bytes)
+        return _respond(start_response, {"pid": pid, "repr": repr(kept)})
     if path == "/mutate":
         # Changing what state_get returned must not change the next result.
         state_set(q["key"], [1, 2])
