@@ -36,8 +36,8 @@ func (s *spool) signal() {
 	}
 }
 
-// write queues a copy of p (the caller may reuse p). It fails only if the spill file
-// cannot be written.
+// write queues a copy of p (the caller may reuse p). It fails only if the
+// spill file cannot be written.
 func (s *spool) write(p []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
