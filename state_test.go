@@ -903,6 +903,22 @@ func TestStateGetCache(t *testing.T) {
 			}
 		}
 	})
+	t.Run("get_multi", func(t *testing.T) {
+		srv.StateSet("m1", "a", 0)
+		multi := func() pyReply {
+			var r pyReply
+			getJSON(t, srv.URL+"/multi?keys=m1,m2", &r)
+			return r
+		}
+		if r := multi(); r.Repr != "[('m1', 'a'), ('m2', None)]" || r.Last != 0 {
+			t.Errorf("get_multi: %s with %d round trips on the second call, want [('m1', 'a'), ('m2', None)] with 0", r.Repr, r.Last)
+		}
+		srv.StateSet("m2", "b", 0)
+		srv.StateSet("m1", "c", 0)
+		if r := multi(); r.Repr != "[('m1', 'c'), ('m2', 'b')]" || r.Last != 0 {
+			t.Errorf("get_multi after Go sets: %s with %d round trips, want [('m1', 'c'), ('m2', 'b')] with 0", r.Repr, r.Last)
+		}
+	})
 	t.Run("bounded", func(t *testing.T) {
 		var r pyReply
 		getJSON(t, srv.URL+"/cache_bound", &r)

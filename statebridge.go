@@ -16,8 +16,9 @@ import (
 // python/hornbeam/_state.py: a marshal tuple (op, args...). Keys arrive as
 // str or bytes; values as an int (a counter) or bytes (marshal data of any
 // other value). The reply is (True, result) or (False, error type, message).
-// The operations: get, getv (get for a worker that caches the result: see
-// versions_linux.go), get_multi, set, delete, incr, keys, stats.
+// The operations: get, getv and get_multi_v (get and get_multi for a worker
+// that keeps the results: see versions_linux.go), get_multi, set, delete,
+// incr, keys, stats.
 
 // stateCall answers one StateCall payload.
 func (s *Server) stateCall(payload []byte) []byte {
@@ -95,16 +96,23 @@ func (s *Server) stateOp(payload []byte) (any, error) {
 			keys = st.Keys("\x00")
 		}
 		return wireKeys(keys, &prefix), nil
-	case "get_multi":
+	case "get_multi", "get_multi_v":
 		list, ok := args[0].(pymarshal.List)
 		if !ok {
-			return nil, fmt.Errorf("%w: get_multi takes a list of keys", errBadArgs)
+			return nil, fmt.Errorf("%w: %s takes a list of keys", errBadArgs, op)
 		}
 		keys := make([]string, len(list))
 		for i, kv := range list {
 			if keys[i], err = stateKey(kv); err != nil {
 				return nil, err
 			}
+		}
+		if op == "get_multi_v" {
+			out := make(pymarshal.List, len(keys))
+			for i, k := range keys {
+				out[i] = s.getv(k)
+			}
+			return out, nil
 		}
 		vals, found := st.GetMulti(keys)
 		out := make(pymarshal.List, len(keys))
@@ -126,32 +134,7 @@ func (s *Server) stateOp(payload []byte) (any, error) {
 		}
 		return nil, nil
 	case "getv":
-		// get for a worker that caches the result (versions_linux.go):
-		// (value or None, the key's change counter, seconds to live or
-		// None). The counter is read before the value, so a change made in
-		// between makes the cached copy stale at once, never the reverse.
-		var ver uint32
-		if s.versions != nil {
-			ver = s.versions.load(key)
-		}
-		var (
-			v   state.Value
-			exp time.Time
-			ok  bool
-		)
-		if s.ownStore != nil {
-			v, exp, ok = s.ownStore.GetExpiry(key)
-		} else {
-			v, ok = st.Get(key)
-		}
-		var val, ttl any
-		if ok {
-			val = pyValue(v)
-		}
-		if !exp.IsZero() {
-			ttl = time.Until(exp).Seconds()
-		}
-		return pymarshal.Tuple{val, int64(ver), ttl}, nil
+		return s.getv(key), nil
 	case "delete":
 		return st.Delete(key), nil
 	case "incr":
@@ -190,8 +173,37 @@ func (s *Server) stateOp(payload []byte) (any, error) {
 	}
 }
 
+// getv is get for a worker that keeps the result (versions_linux.go):
+// (value or None, the key's change counter, seconds to live or None). The
+// counter is read before the value, so a change made in between makes the
+// kept copy stale at once, never the reverse.
+func (s *Server) getv(key string) pymarshal.Tuple {
+	var ver uint32
+	if s.versions != nil {
+		ver = s.versions.load(key)
+	}
+	var (
+		v   state.Value
+		exp time.Time
+		ok  bool
+	)
+	if s.ownStore != nil {
+		v, exp, ok = s.ownStore.GetExpiry(key)
+	} else {
+		v, ok = s.store.Get(key)
+	}
+	var val, ttl any
+	if ok {
+		val = pyValue(v)
+	}
+	if !exp.IsZero() {
+		ttl = time.Until(exp).Seconds()
+	}
+	return pymarshal.Tuple{val, int64(ver), ttl}
+}
+
 // stateArgc is the number of arguments of each state operation.
-var stateArgc = map[string]int{"get": 1, "getv": 1, "get_multi": 1, "set": 3, "delete": 1, "incr": 2, "keys": 1, "stats": 0}
+var stateArgc = map[string]int{"get": 1, "getv": 1, "get_multi": 1, "get_multi_v": 1, "set": 3, "delete": 1, "incr": 2, "keys": 1, "stats": 0}
 
 // wireKeys turns store keys into their wire form: str for plain keys,
 // bytes for encoded ones. With a prefix, only str keys starting with it are

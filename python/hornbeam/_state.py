@@ -148,21 +148,55 @@ class _Server:
         versions = _versions
         if versions is None:
             return self("get", key)
-        slot = zlib.crc32(key.encode("utf-8", "surrogatepass") if type(key) is str else key) % _VERSION_SLOTS
-        cache = self._cache
-        e = cache.get(key)
-        if e is not None and e[0] == versions[slot] and (e[2] is None or time.monotonic() < e[2]):
+        e = self._cache.get(key)
+        if e is not None and e[0] == versions[_slot(key)] and (e[2] is None or time.monotonic() < e[2]):
             return e[1]
         t0 = time.monotonic()
         value, version, ttl = self("getv", key)
-        size = len(value) if type(value) is bytes else 0
-        if size <= _CACHE_VALUE_BYTES:
-            if len(cache) >= _CACHE_ENTRIES or self._cache_bytes + size > _CACHE_BYTES:
-                cache.clear()
-                self._cache_bytes = 0
-            cache[key] = (version, value, None if ttl is None else t0 + ttl)
-            self._cache_bytes += size  # an approximation: a replaced entry is counted again
+        self._keep(key, value, version, ttl, t0)
         return value
+
+    def get_multi(self, keys):
+        """The wire values under wire keys keys; one round trip for those
+        not current in memory."""
+        versions = _versions
+        if versions is None:
+            return self("get_multi", keys)
+        cache = self._cache
+        out = [None] * len(keys)
+        missing = []
+        now = time.monotonic()
+        for i, key in enumerate(keys):
+            e = cache.get(key)
+            if e is not None and e[0] == versions[_slot(key)] and (e[2] is None or now < e[2]):
+                out[i] = e[1]
+            else:
+                missing.append(i)
+        if missing:
+            t0 = time.monotonic()
+            replies = self("get_multi_v", [keys[i] for i in missing])
+            for i, (value, version, ttl) in zip(missing, replies):
+                out[i] = value
+                self._keep(keys[i], value, version, ttl, t0)
+        return out
+
+    def _keep(self, key, value, version, ttl, t0):
+        """Keep a getv reply; t0 is when the call was sent, so the copy
+        expires no later than the server's."""
+        size = len(value) if type(value) is bytes else 0
+        if size > _CACHE_VALUE_BYTES:
+            return
+        cache = self._cache
+        if len(cache) >= _CACHE_ENTRIES or self._cache_bytes + size > _CACHE_BYTES:
+            cache.clear()
+            self._cache_bytes = 0
+        cache[key] = (version, value, None if ttl is None else t0 + ttl)
+        self._cache_bytes += size  # an approximation: a replaced entry is counted again
+
+
+def _slot(key):
+    """The change table slot of a wire key (as versions.slot in Go)."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass") if type(key) is str else key) % _VERSION_SLOTS
 
 
 class _Local:
@@ -181,6 +215,9 @@ class _Local:
 
     def get(self, key):
         return self("get", key)
+
+    def get_multi(self, keys):
+        return self("get_multi", keys)
 
     def __call__(self, op, *args):
         now = time.monotonic()
@@ -245,7 +282,7 @@ def get(key):
 
 def get_multi(keys):
     keys = list(keys)
-    values = _backend("get_multi", [_wire_key(k) for k in keys])
+    values = _backend.get_multi([_wire_key(k) for k in keys])
     return {k: _user_value(v) for k, v in zip(keys, values)}
 
 

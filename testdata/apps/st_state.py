@@ -296,6 +296,22 @@ def application(environ, start_response):
         finally:
             backend._call = call
         return _respond(start_response, {"pid": pid, "repr": repr(not trips)})
+    if path == "/multi":
+        # state_get_multi twice; "last" is how many round trips the second
+        # call took (the worker's cache, so it looks inside).
+        from hornbeam import _state
+        from hornbeam import state_get_multi
+        keys = q["keys"].split(",")
+        state_get_multi(keys)
+        backend = _state._backend
+        trips = []
+        call = backend._call
+        backend._call = lambda payload: trips.append(1) or call(payload)
+        try:
+            got = state_get_multi(keys)
+        finally:
+            backend._call = call
+        return _respond(start_response, {"pid": pid, "repr": repr(sorted(got.items())), "last": len(trips)})
     if path == "/cache_bound":
         # Reading 12 MB of distinct values must not keep more than the
         # worker cache's 8 MiB.
