@@ -326,12 +326,14 @@ func TestAppErrors(t *testing.T) {
 		{"/boom", "kaboom before the response"},
 		{"/bad-header", "invalid response header value"},
 		{"/bad-header-name", "invalid response header name"},
+		{"/str-subclass-header", "invalid response header value for Content-Type"},
 		{"/non-latin1-header", "not latin-1"},
 		{"/bad-status", "invalid status"},
 		{"/no-start", "before calling start_response"},
 		{"/not-iterable", "not iterable"},
 		{"/str-body", "must be bytes, got str"},
 	}
+	get(t, s.URL+"/pid") // a valid ("Content-Type", "text/plain"), which the worker then remembers
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {
 			resp, err := http.Get(s.URL + c.path)

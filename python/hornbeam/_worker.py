@@ -62,12 +62,27 @@ class FileWrapper:
             yield block
 
 
+# Statuses and (name, value) header pairs already found valid: an app sends
+# the same few again and again, and a set lookup is a fifth of the checks.
+_VALID_STATUSES = set()
+_VALID_HEADERS = set()
+_VALID_MAX = 4096  # entries kept in each; both start over when full
+
+
 def _check_headers(status, headers):
-    if type(status) is not str or not _STATUS_RE.match(status):
-        raise ValueError("invalid status %r: want a str like '200 OK'" % (status,))
+    if type(status) is not str or status not in _VALID_STATUSES:
+        if type(status) is not str or not _STATUS_RE.match(status):
+            raise ValueError("invalid status %r: want a str like '200 OK'" % (status,))
+        if len(_VALID_STATUSES) >= _VALID_MAX:
+            _VALID_STATUSES.clear()
+        _VALID_STATUSES.add(status)
     if type(headers) is not list:
         raise TypeError("response headers must be a list of (name, value) tuples, got %s" % type(headers).__name__)
     for h in headers:
+        # Types first: a str subclass equal to a valid str is not valid,
+        # and a tuple holding a list cannot be looked up.
+        if type(h) is tuple and len(h) == 2 and type(h[0]) is str and type(h[1]) is str and h in _VALID_HEADERS:
+            continue
         if type(h) is not tuple or len(h) != 2:
             raise TypeError("response header %r is not a (name, value) tuple" % (h,))
         name, value = h
@@ -79,6 +94,9 @@ def _check_headers(status, headers):
             value.encode("latin-1")
         except UnicodeEncodeError:
             raise ValueError("response header %s is not latin-1: %r" % (name, value)) from None
+        if len(_VALID_HEADERS) >= _VALID_MAX:
+            _VALID_HEADERS.clear()
+        _VALID_HEADERS.add(h)
 
 
 class Worker:

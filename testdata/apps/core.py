@@ -137,6 +137,13 @@ def application(environ, start_response):
     if path == "/bad-header":
         start_response("200 OK", [("X-Evil", "a\r\nX-Injected: 1")])
         return [b"should not be sent"]
+    if path == "/str-subclass-header":
+        # Equal to a pair every other response sends, but not a str: the
+        # check must not take it for the valid pair it has seen.
+        class Text(str):
+            pass
+        start_response("200 OK", [("Content-Type", Text("text/plain"))])
+        return [b"should not be sent"]
     if path == "/bad-header-name":
         start_response("200 OK", [("X Evil", "a")])
         return [b"should not be sent"]
