@@ -962,3 +962,19 @@ func TestStateGetNoCacheWithLRU(t *testing.T) {
 		t.Errorf("with a memory bound, cached = %s, want False", r.Repr)
 	}
 }
+
+// A process the app forks from a worker gets a clear error from state calls
+// (it would share the worker's state socket), and the worker goes on.
+func TestStateInForkedChild(t *testing.T) {
+	srv := start(t, "st_state:application", hornbeam.Options{Workers: 1})
+	for i := range 2 {
+		var r pyReply
+		getJSON(t, srv.URL+"/fork_state", &r)
+		if !strings.HasPrefix(r.Repr, "RuntimeError: hornbeam state is not available in a process forked from a worker") {
+			t.Errorf("state_get in a forked child: %q", r.Repr)
+		}
+		if r.Last != int64(i+1) {
+			t.Errorf("state_incr in the worker after the fork: %d, want %d", r.Last, i+1)
+		}
+	}
+}

@@ -276,6 +276,29 @@ def use_server(call):
     _backend = _Server(call)
 
 
+class _Forked:
+    """The backend of a process forked from a worker (multiprocessing,
+    os.fork): it shares the worker's state socket, where its calls would
+    interleave with the worker's and break both, so it gets a clear error."""
+
+    def __call__(self, *args):
+        raise RuntimeError(
+            "hornbeam state is not available in a process forked from a worker (pid %d); "
+            "make the state calls in the worker and pass the results to the child" % os.getppid()
+        )
+
+    get = get_multi = __call__
+
+
+def _after_fork_in_child():
+    global _backend
+    if type(_backend) is _Server:
+        _backend = _Forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def get(key):
     return _user_value(_backend.get(_wire_key(key)))
 

@@ -296,6 +296,24 @@ def application(environ, start_response):
         finally:
             backend._call = call
         return _respond(start_response, {"pid": pid, "repr": repr(not trips)})
+    if path == "/fork_state":
+        # A child forked by the app must get a clear error from state calls
+        # (it shares the worker's state socket), and the worker goes on.
+        r, w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            try:
+                state_get("fork:key")
+                msg = "no error"
+            except Exception as e:
+                msg = "%s: %s" % (type(e).__name__, e)
+            os.write(w, msg.encode())
+            os._exit(0)
+        os.close(w)
+        os.waitpid(child, 0)
+        msg = os.read(r, 4096).decode()
+        os.close(r)
+        return _respond(start_response, {"pid": pid, "repr": msg, "last": state_incr("fork:after")})
     if path == "/multi":
         # state_get_multi twice; "last" is how many round trips the second
         # call took (the worker's cache, so it looks inside).
