@@ -850,11 +850,7 @@ func TestStateGetCache(t *testing.T) {
 		t.Skip("the change table is Linux only")
 	}
 	srv := start(t, "st_state:application", hornbeam.Options{Workers: 1})
-	cached := func(key string) string {
-		var r pyReply
-		getJSON(t, srv.URL+"/cached?key="+url.QueryEscape(key), &r)
-		return r.Repr
-	}
+	cached := func(key string) string { return pyCached(t, srv, key) }
 	for _, key := range []string{"plain", "café"} {
 		t.Run(key, func(t *testing.T) {
 			srv.StateSet(key, "v1", 0)
@@ -935,6 +931,15 @@ func TestStateGetCache(t *testing.T) {
 	})
 }
 
+// pyCached asks the worker whether it serves key's state_get from memory:
+// "True" or "False" (see /cached in st_state.py).
+func pyCached(t *testing.T, srv *testServer, key string) string {
+	t.Helper()
+	var r pyReply
+	getJSON(t, srv.URL+"/cached?key="+url.QueryEscape(key), &r)
+	return r.Repr
+}
+
 // Across workers: every get sees the set before it, whichever worker did
 // either.
 func TestStateGetCacheAcrossWorkers(t *testing.T) {
@@ -956,10 +961,8 @@ func TestStateGetNoCacheWithLRU(t *testing.T) {
 	srv := start(t, "st_state:application", hornbeam.Options{Workers: 1, StateMaxBytes: 1 << 20})
 	srv.StateSet("k", "v", 0)
 	pyGet(t, srv, "k")
-	var r pyReply
-	getJSON(t, srv.URL+"/cached?key=k", &r)
-	if r.Repr != "False" {
-		t.Errorf("with a memory bound, cached = %s, want False", r.Repr)
+	if c := pyCached(t, srv, "k"); c != "False" {
+		t.Errorf("with a memory bound, cached = %s, want False", c)
 	}
 }
 
