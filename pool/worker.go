@@ -432,7 +432,7 @@ func (w *worker) readLoop() {
 		select {
 		case to.frames <- batch:
 		case <-to.done:
-			closeFDs(batch)
+			discard(batch)
 		}
 		batch, to = nil, nil
 	}
@@ -473,7 +473,7 @@ func (w *worker) readLoop() {
 				flush()
 			}
 			if c == nil {
-				closeFDs([]wire.Frame{f}) // the call was abandoned (client gone, timed out)
+				f.Discard() // the call was abandoned (client gone, timed out)
 				continue
 			}
 			to = c
@@ -517,11 +517,9 @@ func (w *worker) readLoop() {
 	}
 }
 
-func closeFDs(frames []wire.Frame) {
-	for _, f := range frames {
-		if f.FD != nil {
-			f.FD.Close()
-		}
+func discard(frames []wire.Frame) {
+	for i := range frames {
+		frames[i].Discard()
 	}
 }
 
@@ -539,13 +537,9 @@ func (w *worker) send(environ []byte, body *os.File, label string) (*Call, error
 	c.id = w.nextID
 	w.calls[c.id] = c
 	w.mu.Unlock()
-	typ := wire.Request
+	typ, fds := wire.Request, []*os.File(nil)
 	if body != nil {
-		typ = wire.RequestFD
-	}
-	var fds []*os.File
-	if body != nil {
-		fds = []*os.File{body}
+		typ, fds = wire.RequestFD, []*os.File{body}
 	}
 	if err := w.conn.WriteFrame(typ, c.id, environ, fds...); err != nil {
 		w.forget(c)

@@ -497,10 +497,8 @@ func (rs *response) drain(deadline time.Time, hasDeadline bool) {
 		case batch, ok := <-rs.call.Frames():
 			end := !ok
 			for _, f := range batch {
-				if f.FD != nil {
-					f.FD.Close()
-				}
 				end = end || f.Type == wire.End || f.Type == wire.Error
+				f.Discard()
 			}
 			if end {
 				rs.call.Close(ok)

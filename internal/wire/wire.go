@@ -181,6 +181,17 @@ func (f *Frame) Release() {
 	f.Payload = nil
 }
 
+// Discard drops a frame its receiver will not use (its call was abandoned):
+// it closes the descriptor the frame carries, if any, and releases the
+// payload.
+func (f *Frame) Discard() {
+	if f.FD != nil {
+		f.FD.Close()
+		f.FD = nil
+	}
+	f.Release()
+}
+
 // readBufs holds read buffers of readBufSize that a large payload was
 // handed out in (see ReadFrame).
 var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
@@ -293,6 +304,24 @@ func (c *Conn) collectFDs(oob []byte) error {
 	return nil
 }
 
+// appendHeader appends the header of a frame with an n-byte payload.
+func appendHeader(b []byte, typ byte, id uint32, n int) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	b = append(b, typ)
+	return binary.BigEndian.AppendUint32(b, id)
+}
+
+// parseHeader decodes a frame header (HeaderSize bytes). A payload length
+// over MaxPayload is an error wrapping ErrProtocol.
+func parseHeader(h []byte) (typ byte, id uint32, n int, err error) {
+	size := binary.BigEndian.Uint32(h[0:4])
+	typ, id = h[4], binary.BigEndian.Uint32(h[5:9])
+	if size > MaxPayload {
+		return typ, id, 0, fmt.Errorf("%w: %s frame of %d bytes exceeds the %d limit", ErrProtocol, TypeName(typ), size, MaxPayload)
+	}
+	return typ, id, int(size), nil
+}
+
 // ReadFrame reads the next frame. Errors other than io.EOF wrap ErrProtocol
 // when the peer sent something malformed.
 func (c *Conn) ReadFrame() (Frame, error) {
@@ -301,13 +330,12 @@ func (c *Conn) ReadFrame() (Frame, error) {
 			return Frame{}, c.readErr(err)
 		}
 	}
-	h := c.rbuf[c.r : c.r+HeaderSize]
-	n := binary.BigEndian.Uint32(h[0:4])
-	f := Frame{Type: h[4], ID: binary.BigEndian.Uint32(h[5:9])}
-	if n > MaxPayload {
-		return Frame{}, fmt.Errorf("%w: %s frame of %d bytes exceeds the %d limit", ErrProtocol, TypeName(f.Type), n, MaxPayload)
+	typ, id, n, err := parseHeader(c.rbuf[c.r : c.r+HeaderSize])
+	if err != nil {
+		return Frame{}, err
 	}
-	total := HeaderSize + int(n)
+	f := Frame{Type: typ, ID: id}
+	total := HeaderSize + n
 	for c.w-c.r < total {
 		if err := c.fill(total); err != nil {
 			return Frame{}, c.readErr(err)
@@ -366,11 +394,7 @@ func (c *Conn) WriteFrame(typ byte, id uint32, payload []byte, fds ...*os.File) 
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	b := c.wbuf[:0]
-	b = binary.BigEndian.AppendUint32(b, uint32(len(payload)))
-	b = append(b, typ)
-	b = binary.BigEndian.AppendUint32(b, id)
-	b = append(b, payload...)
+	b := append(appendHeader(c.wbuf[:0], typ, id, len(payload)), payload...)
 	if cap(b) <= 1<<20 {
 		c.wbuf = b
 	}
