@@ -148,6 +148,8 @@ class _Server:
         versions = _versions
         if versions is None:
             return self("get", key)
+        # The same test as in get_multi, written out: a hit is the hot path
+        # (about 0.25 us), and a shared helper would add half to it.
         e = self._cache.get(key)
         if e is not None and e[0] == versions[_slot(key)] and (e[2] is None or time.monotonic() < e[2]):
             return e[1]
@@ -173,11 +175,10 @@ class _Server:
             else:
                 missing.append(i)
         if missing:
-            t0 = time.monotonic()
             replies = self("get_multi_v", [keys[i] for i in missing])
             for i, (value, version, ttl) in zip(missing, replies):
                 out[i] = value
-                self._keep(keys[i], value, version, ttl, t0)
+                self._keep(keys[i], value, version, ttl, now)  # now is before the call
         return out
 
     def _keep(self, key, value, version, ttl, t0):
