@@ -202,6 +202,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		PythonPath: opts.PythonPath, MaxRequests: opts.MaxRequests, MaxRequestsJitter: opts.MaxRequestsJitter,
 		RuntimeDir: s.runtimeDir, ErrorLog: s.errorLog, StateCall: s.stateCall, Preload: opts.Preload,
 		MaxWorkerMemory: opts.MaxWorkerMemory, CPUAffinity: opts.CPUAffinity, StateVersions: s.versionsFile(),
+		GracefulTimeout: opts.GracefulTimeout,
 	})
 	if err != nil {
 		return nil, err

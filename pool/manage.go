@@ -43,7 +43,7 @@ func (p *Pool) Reload(ctx context.Context) error {
 
 	var fresh []*worker
 	for slot := 0; slot < target; slot++ {
-		w, err := p.spawn(ctx, slot)
+		w, err := p.spawnAs(ctx, slot, true)
 		if err != nil {
 			p.mu.Lock()
 			for _, n := range fresh {
@@ -60,12 +60,13 @@ func (p *Pool) Reload(ctx context.Context) error {
 		}
 		fresh = append(fresh, w)
 	}
+	// Each new worker supersedes the workers of its slot. One that died
+	// meanwhile supersedes nothing: its slot keeps the worker it has.
 	p.mu.Lock()
-	for _, w := range old {
+	for _, w := range fresh {
 		if w.state == stateReady {
-			p.cfg.ErrorLog.Printf("retiring worker %d (slot %d): reload", w.pid, w.slot+1)
+			p.activateLocked(w, "reload")
 		}
-		p.drainLocked(w)
 	}
 	p.mu.Unlock()
 	if oldZygote != nil {
@@ -174,6 +175,7 @@ func (p *Pool) watchMemory() {
 			fresh := !p.slots[w.slot].retiring && w.state == stateReady
 			if fresh {
 				p.slots[w.slot].retiring = true
+				p.slots[w.slot].spawning++
 			}
 			p.mu.Unlock()
 			if fresh {

@@ -67,6 +67,10 @@ type Config struct {
 	// StateCall answers a worker's StateCall payload with a StateReply
 	// payload. Nil answers every call with an error.
 	StateCall func(payload []byte) []byte
+	// GracefulTimeout bounds how long a worker that holds a timed-out
+	// request may go on finishing its other requests before it is killed
+	// (see Pool.Timeout); 0 = 30s.
+	GracefulTimeout time.Duration
 }
 
 // Pool is a set of supervised worker processes. Create it with New.
@@ -91,10 +95,19 @@ type Pool struct {
 	zwg    sync.WaitGroup
 }
 
+// slotInfo is the supervision record of one worker slot. The pool keeps
+// exactly one current worker per slot below target: a worker that becomes
+// ready for a slot supersedes the slot's other workers (they drain and
+// exit), and only the death of the current worker starts a replacement, and
+// only when none is already on its way. Whatever order deaths, recycles,
+// reloads, timeouts and scaling happen in, that converges on one worker
+// per slot.
 type slotInfo struct {
 	restarts int
 	backoff  time.Duration
-	retiring bool
+	retiring bool    // a recycle of the slot's worker is under way
+	current  *worker // the worker serving the slot; nil while none is
+	spawning int     // replacements being started for the slot (recycle, timeout, restart)
 }
 
 // New checks cfg and returns a pool; Start launches it.
@@ -110,6 +123,9 @@ func New(cfg Config) (*Pool, error) {
 	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 60 * time.Second
+	}
+	if cfg.GracefulTimeout <= 0 {
+		cfg.GracefulTimeout = 30 * time.Second
 	}
 	path, err := exec.LookPath(cfg.Python)
 	if err != nil {
@@ -190,8 +206,16 @@ func (p *Pool) Start(ctx context.Context) error {
 	return nil
 }
 
-// spawn starts a worker for slot and waits for it to be ready.
+// spawn starts a worker for slot, waits for it to be ready and makes it the
+// slot's current worker (see activateLocked).
 func (p *Pool) spawn(ctx context.Context, slot int) (*worker, error) {
+	return p.spawnAs(ctx, slot, false)
+}
+
+// spawnAs starts a worker for slot and waits for it to be ready. A standby
+// worker serves requests but does not yet supersede the slot's current
+// worker: Reload activates its new workers only once all are ready.
+func (p *Pool) spawnAs(ctx context.Context, slot int, standby bool) (*worker, error) {
 	w, err := startWorker(p, slot)
 	if err != nil {
 		return nil, err
@@ -219,10 +243,35 @@ func (p *Pool) spawn(ctx context.Context, slot int) (*worker, error) {
 	}
 	w.state = stateReady
 	w.wasReady = true
+	w.standby = standby
 	p.workers = append(p.workers, w)
+	p.cfg.ErrorLog.Printf("booting worker with pid %d (slot %d)", w.pid, slot+1)
+	if !standby {
+		p.activateLocked(w, "")
+	}
 	p.handOffLocked()
 	p.mu.Unlock()
 	return w, nil
+}
+
+// activateLocked makes w the current worker of its slot: the slot's other
+// ready workers are superseded and drain (reason, when set, is logged for
+// each). A worker whose slot was scaled away meanwhile drains at once.
+func (p *Pool) activateLocked(w *worker, reason string) {
+	w.standby = false
+	if w.slot >= p.target || p.stopping {
+		p.drainLocked(w)
+		return
+	}
+	p.slots[w.slot].current = w
+	for _, x := range p.workers {
+		if x != w && x.slot == w.slot && x.state == stateReady && !x.standby {
+			if reason != "" {
+				p.cfg.ErrorLog.Printf("retiring worker %d (slot %d): %s", x.pid, x.slot+1, reason)
+			}
+			p.drainLocked(x)
+		}
+	}
 }
 
 // capacity is how many requests one worker holds: Threads running plus one
@@ -330,30 +379,47 @@ func (p *Pool) release(w *worker, served bool) {
 		w.served++
 		if w.limit > 0 && w.served >= uint64(w.limit) && w.state == stateReady && !p.slots[w.slot].retiring && !p.stopping {
 			p.slots[w.slot].retiring = true
+			p.slots[w.slot].spawning++
 			go p.recycle(w, fmt.Sprintf("served %d requests (--max-requests)", w.served))
 		}
 	}
 	if w.state == stateDraining && w.inflight == 0 {
-		w.shutdown()
+		if w.stuck > 0 {
+			// Its other requests are done; the timed-out one never will be.
+			go w.dumpStacksAndKill()
+		} else {
+			w.shutdown()
+		}
 	}
 	p.handOffLocked()
 }
 
 // recycle replaces w: a new worker for the same slot starts first; then w
 // stops taking requests, finishes those it holds and exits.
+// The caller has set the slot's retiring flag and counted the spawn in
+// slotInfo.spawning.
 func (p *Pool) recycle(w *worker, reason string) {
 	p.cfg.ErrorLog.Printf("recycling worker %d (slot %d): %s", w.pid, w.slot+1, reason)
-	_, err := p.spawn(context.Background(), w.slot)
+	_, err := p.spawn(context.Background(), w.slot) // supersedes w
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.slots[w.slot].retiring = false
-	if err != nil {
-		if !p.stopping {
-			p.cfg.ErrorLog.Printf("replacement for worker %d failed, keeping it: %v", w.pid, err)
-		}
+	p.replacedLocked(w.slot, err, fmt.Sprintf("replacement for worker %d failed, keeping it", w.pid))
+}
+
+// replacedLocked ends a replacement started for slot (counted in
+// slotInfo.spawning): if it failed and the slot has no worker left (the
+// old one died meanwhile), the slot is restarted.
+func (p *Pool) replacedLocked(slot int, err error, failMsg string) {
+	s := &p.slots[slot]
+	s.spawning--
+	if err == nil || p.stopping {
 		return
 	}
-	p.drainLocked(w)
+	p.cfg.ErrorLog.Printf("%s: %v", failMsg, err)
+	if s.current == nil && s.spawning == 0 && slot < p.target {
+		go p.restart(slot, 100*time.Millisecond)
+	}
 }
 
 // drainLocked takes w out of rotation; it exits once idle.
@@ -362,6 +428,9 @@ func (p *Pool) drainLocked(w *worker) {
 		return
 	}
 	w.state = stateDraining
+	if s := &p.slots[w.slot]; s.current == w {
+		s.current = nil
+	}
 	if w.inflight == 0 {
 		w.shutdown()
 	}
@@ -391,12 +460,16 @@ func (p *Pool) exited(w *worker) {
 		}
 		p.cfg.ErrorLog.Print(msg)
 	}
-	if p.stopping || w.state == stateDraining || w.slot >= p.target {
-		return
+	s := &p.slots[w.slot]
+	if s.current != w {
+		return // superseded, drained or on standby: nothing to replace
+	}
+	s.current = nil
+	if p.stopping || w.slot >= p.target || s.spawning > 0 {
+		return // or a replacement is already on its way
 	}
 	// An unexpected death: replace it at once, unless it keeps dying right
 	// after it starts (a crash loop), which backs off up to 10 s.
-	s := &p.slots[w.slot]
 	s.restarts++
 	switch {
 	case time.Since(w.startedAt) >= time.Second:
@@ -415,12 +488,17 @@ func (p *Pool) restart(slot int, delay time.Duration) {
 	for {
 		time.Sleep(delay)
 		p.mu.Lock()
-		gone := p.stopping || slot >= p.target
-		p.mu.Unlock()
-		if gone {
-			return
+		s := &p.slots[slot]
+		if p.stopping || slot >= p.target || s.current != nil || s.spawning > 0 {
+			p.mu.Unlock()
+			return // nothing to do, or someone else is doing it
 		}
+		s.spawning++
+		p.mu.Unlock()
 		_, err := p.spawn(context.Background(), slot)
+		p.mu.Lock()
+		s.spawning--
+		p.mu.Unlock()
 		if err == nil || errors.Is(err, ErrStopped) {
 			return
 		}
@@ -555,10 +633,55 @@ func (p *Pool) childExited(pid int, ws syscall.WaitStatus) {
 	}
 }
 
+// Timeout is the way out of a request that overran its timeout (the caller
+// answers 504 and closes c). A worker thread cannot be stopped alone, so
+// the worker holding c stops taking requests and a replacement starts at
+// once; the worker finishes the other requests it holds (up to
+// Config.GracefulTimeout), then prints the Python stack of every thread to
+// the error log and is killed. When every thread it has is stuck, nothing
+// else can finish there and it is killed at once. reason is logged.
+func (p *Pool) Timeout(c *Call, reason string) {
+	w := c.w
+	p.mu.Lock()
+	w.stuck++
+	if w.killReason == "" {
+		w.killReason = reason
+	}
+	replace := w.state == stateReady && !p.stopping
+	if replace {
+		p.drainLocked(w)
+		p.slots[w.slot].spawning++
+	}
+	others := w.inflight - 1 // c is released by the caller after this
+	killNow := others <= 0 || w.stuck >= p.cfg.Threads
+	p.mu.Unlock()
+	if replace {
+		go func() {
+			_, err := p.spawn(context.Background(), w.slot)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.replacedLocked(w.slot, err, fmt.Sprintf("replacement for worker %d failed", w.pid))
+		}()
+	}
+	if killNow {
+		p.cfg.ErrorLog.Printf("worker %d: %s; dumping its Python threads, then killing it", w.pid, reason)
+		w.dumpStacksAndKill()
+		return
+	}
+	p.cfg.ErrorLog.Printf("worker %d: %s; it takes no more requests, finishes its %d other(s) (up to %s), then its Python threads are dumped and it is killed", w.pid, reason, others, p.cfg.GracefulTimeout)
+	go func() {
+		select {
+		case <-w.exited:
+		case <-time.After(p.cfg.GracefulTimeout):
+			w.dumpStacksAndKill()
+		}
+	}()
+}
+
 // Kill kills the worker holding c at once (after asking it to print the
-// Python stack of every thread to the error log): the way out of a request
-// that overran its timeout. c fails; other requests on that worker get
-// ErrWorkerDied. reason is logged.
+// Python stack of every thread to the error log): for a worker that cannot
+// be let go on (it sends what nobody takes). c fails; other requests on
+// that worker get ErrWorkerDied. reason is logged.
 func (p *Pool) Kill(c *Call, reason string) {
 	w := c.w
 	p.mu.Lock()

@@ -58,6 +58,8 @@ type worker struct {
 	inflight   int         // (p.mu) requests dispatched and not released
 	served     uint64      // (p.mu)
 	killReason string      // (p.mu)
+	standby    bool        // (p.mu) ready, but not yet its slot's current worker (Reload)
+	stuck      int         // (p.mu) timed-out requests it still runs (Pool.Timeout)
 
 	mu     sync.Mutex // guards calls, nextID and forks
 	calls  map[uint32]*Call

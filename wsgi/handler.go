@@ -477,7 +477,7 @@ func (rs *response) interrupted(ctx context.Context) int {
 		abort()
 	}
 	elapsed := time.Since(rs.call.Started()).Round(time.Millisecond)
-	rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s (request id %s) timed out after %s (--timeout %s)", rs.label, orDash(rs.r.Header.Get("X-Request-Id")), elapsed, rs.h.Timeout))
+	rs.h.Pool.Timeout(rs.call, fmt.Sprintf("request %s (request id %s) timed out after %s (--timeout %s)", rs.label, orDash(rs.r.Header.Get("X-Request-Id")), elapsed, rs.h.Timeout))
 	rs.call.Close(false)
 	return rs.fail(http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
 }
@@ -505,7 +505,7 @@ func (rs *response) drain(deadline time.Time, hasDeadline bool) {
 				return
 			}
 		case <-expired:
-			rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s timed out after its client left (--timeout %s)", rs.label, rs.h.Timeout))
+			rs.h.Pool.Timeout(rs.call, fmt.Sprintf("request %s timed out after its client left (--timeout %s)", rs.label, rs.h.Timeout))
 			rs.call.Close(false)
 			return
 		}

@@ -1,0 +1,201 @@
+package hornbeam_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hornbeam-go/hornbeam"
+)
+
+// workerProcesses counts the live (not zombie) processes descending from
+// this test process that run the hornbeam worker runtime: workers, and the
+// zygote with preload.
+func workerProcesses(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	parent := map[int]int{}
+	isWorker := map[int]bool{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		var state byte
+		var ppid int
+		if _, err := fmt.Sscanf(string(stat[i+2:]), "%c %d", &state, &ppid); err != nil || state == 'Z' {
+			continue
+		}
+		parent[pid] = ppid
+		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		isWorker[pid] = bytes.Contains(cmd, []byte("hornbeam._worker"))
+	}
+	me, n := os.Getpid(), 0
+	for pid := range isWorker {
+		if !isWorker[pid] {
+			continue
+		}
+		for p, hops := parent[pid], 0; p > 1 && hops < 8; p, hops = parent[p], hops+1 {
+			if p == me {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// TestSupervisionConverges interleaves, at random, SIGKILLs of workers,
+// recycles (a tiny --max-requests under load), reloads, timeouts and
+// scaling up and down; once things settle the pool must run exactly the
+// workers it wants, one per slot, and no stray process.
+func TestSupervisionConverges(t *testing.T) {
+	for _, preload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preload=%v", preload), func(t *testing.T) {
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("seed %d", seed)
+			rng := rand.New(rand.NewPCG(seed, seed>>1))
+			s := start(t, "core", hornbeam.Options{Workers: 2, MaxRequests: 15, Preload: preload, Timeout: 3 * time.Second, GracefulTimeout: 2 * time.Second})
+			zygote := 0
+			if preload {
+				zygote = 1
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			var served atomic.Int64
+			client := &http.Client{Timeout: 10 * time.Second}
+			for i := 0; i < 4; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for ctx.Err() == nil {
+						resp, err := client.Get(s.URL + "/pid")
+						if err == nil {
+							io.Copy(io.Discard, resp.Body)
+							resp.Body.Close()
+							served.Add(1)
+						}
+					}
+				}()
+			}
+			ops := []string{"kill", "kill", "kill", "reload", "ttin", "ttou", "hang"}
+			for round := 0; round < 14; round++ {
+				time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
+				op := ops[rng.IntN(len(ops))]
+				switch op {
+				case "kill":
+					ws := s.Stats().Workers
+					if len(ws) > 0 {
+						syscall.Kill(ws[rng.IntN(len(ws))].PID, syscall.SIGKILL)
+					}
+				case "reload":
+					go s.Reload(ctx)
+				case "ttin":
+					go s.Scale(ctx, 1)
+				case "ttou":
+					go s.Scale(ctx, -1)
+				case "hang": // runs past --timeout: 504, that worker is replaced
+					go func() {
+						resp, err := client.Get(s.URL + "/sleep?s=5")
+						if err == nil {
+							resp.Body.Close()
+						}
+					}()
+				}
+				t.Logf("round %d: %s", round, op)
+			}
+			cancel()
+			wg.Wait()
+			if served.Load() == 0 {
+				t.Fatal("no request was served during the run")
+			}
+			// Settle: every worker idle, one per slot, and the process count
+			// matching, stable for a while.
+			var stableSince time.Time
+			waitFor(t, 30*time.Second, "the pool to settle on its target", func() bool {
+				target := s.Pool().Target()
+				ws := s.Stats().Workers
+				ok := len(ws) == target && workerProcesses(t) == target+zygote
+				slots := map[int]bool{}
+				for _, w := range ws {
+					ok = ok && w.State == "idle" && !slots[w.Slot]
+					slots[w.Slot] = true
+				}
+				if !ok {
+					stableSince = time.Time{}
+					return false
+				}
+				if stableSince.IsZero() {
+					stableSince = time.Now()
+				}
+				return time.Since(stableSince) > 1500*time.Millisecond
+			})
+			// And it still serves.
+			if code, _ := get(t, s.URL+"/pid"); code != 200 {
+				t.Errorf("after settling: %d", code)
+			}
+		})
+	}
+}
+
+// TestTimeoutSparesNeighbours: with several threads, a request past
+// --timeout gets 504 while the other requests on the same worker finish
+// normally; the worker is then replaced.
+func TestTimeoutSparesNeighbours(t *testing.T) {
+	s := start(t, "core", hornbeam.Options{Workers: 1, Threads: 4, Timeout: 2 * time.Second})
+	_, pid1 := get(t, s.URL+"/pid")
+	var wg sync.WaitGroup
+	var slowCode, neighbourCode int
+	var neighbourBody string
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		slowCode, _ = get(t, s.URL+"/sleep?s=6")
+	}()
+	go func() {
+		defer wg.Done()
+		time.Sleep(time.Second)
+		neighbourCode, neighbourBody = get(t, s.URL+"/pid?sleep=1.5") // ends 0.5 s after the other's timeout, within its own
+	}()
+	wg.Wait()
+	if slowCode != 504 {
+		t.Errorf("the request past --timeout: %d, want 504", slowCode)
+	}
+	if neighbourCode != 200 || neighbourBody != pid1 {
+		t.Errorf("the neighbour on the same worker: %d %q, want 200 from worker %s", neighbourCode, neighbourBody, pid1)
+	}
+	// Meanwhile and afterwards, new requests go to the replacement.
+	waitFor(t, 10*time.Second, "the replacement", func() bool {
+		code, body := get(t, s.URL+"/pid")
+		return code == 200 && body != pid1
+	})
+	waitFor(t, 10*time.Second, "the old worker to be dumped and killed", func() bool {
+		return workerProcesses(t) == 1
+	})
+	log := s.Log.String()
+	contains(t, log, "finishes its 1 other(s)", "error log")
+	contains(t, log, "in application", "error log (the stuck thread's stack)")
+}
