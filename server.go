@@ -72,6 +72,7 @@ type Options struct {
 	AccessLogFormat       string        // gunicorn atoms; "" = accesslog.DefaultFormat
 	AccessLogJSON         bool          // JSON lines instead of the format
 	ForwardedAllowIPs     []string      // proxies trusted for Forwarded/X-Forwarded-*; nil = 127.0.0.1, ::1
+	ForwardedHost         bool          // take the host from a trusted proxy's Forwarded host= / X-Forwarded-Host; off: keep the Host header
 	ProxyProtocol         bool          // accept PROXY protocol v1/v2 from trusted proxies
 	Static                []string      // "URL_PREFIX=DIR" mappings served by Go
 	ErrorLog              io.Writer     // default os.Stderr
@@ -186,6 +187,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	if s.trust, err = proxy.NewTrust(allow); err != nil {
 		return nil, fmt.Errorf("--forwarded-allow-ips: %w", err)
 	}
+	s.trust.ForwardedHost = opts.ForwardedHost
 	if err := s.listen(); err != nil {
 		return nil, err
 	}

@@ -1,13 +1,21 @@
 // Package proxy lets hornbeam run behind a reverse proxy or a load
-// balancer: it recovers the client's address, scheme and host from the
-// Forwarded / X-Forwarded-* headers (Trust.Handler) or from a PROXY
-// protocol header (Listener), believing them only from trusted peers.
+// balancer: it recovers the client's address and scheme (and, if asked,
+// host) from the Forwarded / X-Forwarded-* headers (Trust.Handler) or from
+// a PROXY protocol header (Listener), believing them only from trusted
+// peers.
+//
+// Every proxy in front appends the address of its own peer, so the client
+// is the right-most address of X-Forwarded-For (or Forwarded for=) that is
+// not itself a trusted proxy, as with nginx's realip module and
+// real_ip_recursive on; what a client writes to the left of it is never
+// believed. The host is taken from a forwarding header only when
+// Trust.ForwardedHost is set. See Trust.Handler for the whole rule.
 //
 // Wiring, outermost first:
 //
 //	ln = proxy.Listener(ln, trust, readHeaderTimeout)   // --proxy-protocol (before tls.NewListener)
 //	srv.ConnContext = proxy.ConnContext                // with --proxy-protocol: trust is checked against the socket peer
-//	handler = trust.Handler(handler)                   // --forwarded-allow-ips
+//	handler = trust.Handler(handler)                   // --forwarded-allow-ips, --forwarded-host
 //
 // and the WSGI environ takes wsgi.url_scheme from proxy.Scheme(r).
 package proxy
@@ -28,12 +36,20 @@ var DefaultAllow = []string{"127.0.0.1", "::1"}
 // Trust is a set of trusted proxy addresses. A nil *Trust trusts only
 // unix-socket peers.
 type Trust struct {
+	// ForwardedHost lets Handler take the host from a trusted proxy's
+	// Forwarded host= or X-Forwarded-Host (--forwarded-host). Off, the
+	// request's own Host header is kept: set it only when the proxy sets
+	// or removes the header hornbeam reads. Set it before Handler serves.
+	ForwardedHost bool
+
 	all      bool
 	prefixes []netip.Prefix
 }
 
 // NewTrust parses a list of trusted proxies: IP addresses ("127.0.0.1",
-// "::1"), CIDR ranges ("10.0.0.0/8", "fd00::/8") or "*" for every peer.
+// "::1"), CIDR ranges ("10.0.0.0/8", "fd00::/8") or "*" for every peer
+// (then every address in a forwarding header is trusted too, so the
+// left-most one, which the client wrote, is taken as the client).
 // An entry may itself be a comma-separated list (gunicorn's
 // "127.0.0.1,::1" form); spaces and empty entries are ignored.
 // IPv4-mapped IPv6 peers (::ffff:10.1.2.3) match IPv4 entries.
@@ -70,7 +86,8 @@ func NewTrust(allow []string) (*Trust, error) {
 	return t, nil
 }
 
-// TrustedIP reports whether ip is a trusted proxy.
+// TrustedIP reports whether ip is a trusted proxy: Handler uses it both on
+// the peer and on the addresses of a forwarding header.
 func (t *Trust) TrustedIP(ip netip.Addr) bool {
 	if t == nil || !ip.IsValid() {
 		return false

@@ -102,41 +102,56 @@ func TestParseNode(t *testing.T) {
 	}
 }
 
-func TestFirstForwardedElement(t *testing.T) {
+// TestForwardedElements: header lines to elements (nil: malformed), the
+// input of the right-to-left walk.
+func TestForwardedElements(t *testing.T) {
+	type m = map[string]string
 	cases := []struct {
-		in   string
-		want map[string]string // nil: malformed
+		in   []string
+		want []m
 	}{
-		{`for=192.0.2.60;proto=http;by=203.0.113.43`, map[string]string{"for": "192.0.2.60", "proto": "http", "by": "203.0.113.43"}},
-		{`For="[2001:db8:cafe::17]:4711"`, map[string]string{"for": "[2001:db8:cafe::17]:4711"}},
-		{`for=192.0.2.43, for=198.51.100.17`, map[string]string{"for": "192.0.2.43"}},
-		{` for = 1.2.3.4`, nil}, // no spaces around '='
-		{`for=1.2.3.4 ; proto=https , for=5.6.7.8`, map[string]string{"for": "1.2.3.4", "proto": "https"}},
-		{`host="a,b;c";for=1.2.3.4`, map[string]string{"host": "a,b;c", "for": "1.2.3.4"}},
-		{`host="a\"b"`, map[string]string{"host": `a"b`}},
-		{`for=[::1]:80`, map[string]string{"for": "[::1]:80"}},
-		{`for`, nil},
-		{`for=1.2.3.4;for=5.6.7.8`, nil},
-		{`for="1.2.3.4`, nil},
-		{`for=1.2.3.4 junk`, nil},
-		{`=x`, nil},
-		{``, nil},
+		{[]string{`for=192.0.2.60;proto=http;by=203.0.113.43`}, []m{{"for": "192.0.2.60", "proto": "http", "by": "203.0.113.43"}}},
+		{[]string{`For="[2001:db8:cafe::17]:4711"`}, []m{{"for": "[2001:db8:cafe::17]:4711"}}},
+		{[]string{`for=192.0.2.43, for=198.51.100.17`}, []m{{"for": "192.0.2.43"}, {"for": "198.51.100.17"}}},
+		{[]string{`for=192.0.2.43`, `for=198.51.100.17;proto=https`}, []m{{"for": "192.0.2.43"}, {"for": "198.51.100.17", "proto": "https"}}},
+		{[]string{` for = 1.2.3.4`}, []m{nil}}, // no spaces around '='
+		{[]string{`for=1.2.3.4 ; proto=https , for=5.6.7.8`}, []m{{"for": "1.2.3.4", "proto": "https"}, {"for": "5.6.7.8"}}},
+		{[]string{`host="a,b;c";for=1.2.3.4`}, []m{{"host": "a,b;c", "for": "1.2.3.4"}}},
+		{[]string{`host="a\"b"`}, []m{{"host": `a"b`}}},
+		{[]string{`for=[::1]:80`}, []m{{"for": "[::1]:80"}}},
+		{[]string{`for=1.2.3.4;;proto=http;`}, []m{{"for": "1.2.3.4", "proto": "http"}}}, // empty pairs
+		{[]string{`, for=1.2.3.4, ,`}, []m{{"for": "1.2.3.4"}}},                          // empty elements
+		{[]string{`for`}, []m{nil}},
+		{[]string{`for=1.2.3.4;for=5.6.7.8`}, []m{nil}},
+		{[]string{`=x`}, []m{nil}},
+		{[]string{``}, nil},
+		// after a malformed element, parsing resumes at the next ',' outside quotes
+		{[]string{`for=1.2.3.4 junk, for=5.6.7.8`}, []m{nil, {"for": "5.6.7.8"}}},
+		{[]string{`for=6.6.6.6;, for=5.6.7.8`}, []m{{"for": "6.6.6.6"}, {"for": "5.6.7.8"}}},
+		{[]string{`x "a,b", for=5.6.7.8`}, []m{nil, {"for": "5.6.7.8"}}},
+		{[]string{`for=1;for=2, for="a\",b", for=5.6.7.8`}, []m{nil, {"for": `a",b`}, {"for": "5.6.7.8"}}},
+		// an unterminated quote runs to the end of its line, not further
+		{[]string{`for="1.2.3.4, for=5.6.7.8`}, []m{nil}},
+		{[]string{`for="1.2.3.4`, `for=5.6.7.8`}, []m{nil, {"for": "5.6.7.8"}}},
+		{[]string{`host="x`, `for=5.6.7.8, for="[2001:db8::1]"`}, []m{nil, {"for": "5.6.7.8"}, {"for": "[2001:db8::1]"}}},
+		// a client's open quote cannot turn the proxy's element into a valid one
+		{[]string{`for=6.6.6.6;host=", for="[2001:db8::1]";proto=https`}, []m{nil}},
 	}
 	for _, c := range cases {
-		got, ok := firstForwardedElement(c.in)
-		if c.want == nil {
-			if ok {
-				t.Errorf("%q parsed as %v, want malformed", c.in, got)
+		got := forwardedElements(c.in)
+		if len(got) != len(c.want) {
+			t.Errorf("%q = %v, want %v", c.in, got, c.want)
+			continue
+		}
+		for i := range got {
+			if (got[i] == nil) != (c.want[i] == nil) || len(got[i]) != len(c.want[i]) {
+				t.Errorf("%q element %d = %v, want %v", c.in, i, got[i], c.want[i])
+				continue
 			}
-			continue
-		}
-		if !ok || len(got) != len(c.want) {
-			t.Errorf("%q = %v %v, want %v", c.in, got, ok, c.want)
-			continue
-		}
-		for k, v := range c.want {
-			if got[k] != v {
-				t.Errorf("%q: %s = %q, want %q", c.in, k, got[k], v)
+			for k, v := range c.want[i] {
+				if got[i][k] != v {
+					t.Errorf("%q element %d: %s = %q, want %q", c.in, i, k, got[i][k], v)
+				}
 			}
 		}
 	}
