@@ -8,6 +8,7 @@ require (
 	github.com/charmbracelet/lipgloss v1.1.0
 	github.com/charmbracelet/x/term v0.2.1
 	github.com/creack/pty v1.1.24
+	github.com/ebitengine/purego v0.11.3
 	github.com/pires/go-proxyproto v0.8.1
 	github.com/spf13/pflag v1.1.0
 	golang.org/x/net v0.62.0

@@ -1,0 +1,350 @@
+// Package cpython loads CPython's shared library at run time, without cgo
+// (github.com/ebitengine/purego), and calls into it from Go.
+//
+// One interpreter per process: Start initialises it on a goroutine locked
+// to its own OS thread, which stays Python's main thread (module-level code
+// of an import done with OnMain runs there; Py_FinalizeEx too). Requests
+// call Python from their own goroutine:
+//
+//	py.Enter()          // lock the OS thread, take the gate, then the GIL
+//	r, err := py.CallOneArg(fn, arg)
+//	...
+//	py.Leave()          // release the GIL and the gate
+//
+// Enter gives each OS thread one permanent PyThreadState, made the first
+// time that thread calls Python and reused after (PyGILState_Ensure per call
+// is slower). The gate is a Go lock of Options.Threads slots taken before
+// the GIL: with one slot the callers queue on a Go mutex instead of on the
+// GIL (OS threads contending on the GIL directly measured 3x slower).
+//
+// Python's signal handlers are not installed (Py_InitializeEx(0)): Go owns
+// the signals. Object methods must be called between Enter and Leave (or in
+// an OnMain function), except DecRefLater.
+package cpython
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hornbeam-go/hornbeam/pymarshal"
+)
+
+// Object is a PyObject*. Unless a method says otherwise, an Object it
+// returns is a new reference the caller must DecRef.
+type Object uintptr
+
+// Options configure Start.
+type Options struct {
+	// Argv becomes sys.argv (default: os.Args).
+	Argv []string
+	// Path entries go in front of sys.path, in this order.
+	Path []string
+	// Threads is how many goroutines may be inside Python at once (the
+	// gate's slots; default 1). With more than one, a call that releases
+	// the GIL (I/O, time.sleep) lets another run meanwhile.
+	Threads int
+	// Unbuffered sets PYTHONUNBUFFERED=1 before start-up, as the worker
+	// processes have it: print() reaches stdout at once.
+	Unbuffered bool
+}
+
+// Interp is the process's Python interpreter.
+type Interp struct {
+	Install *Install
+	a       *api
+	lib     uintptr
+	interp  uintptr // PyInterpreterState*
+	gate    gate
+	threads int
+
+	main    chan func() // jobs for the main thread
+	mainErr chan error
+
+	none      uintptr
+	globals   Object // the bootstrap's namespace (helpers below)
+	formatExc Object // _format_exc(t, v, tb) -> "name\0message\0traceback"
+
+	pendMu  sync.Mutex
+	pending []Object // DecRefLater's, dropped at the next Enter
+	npend   atomic.Int32
+
+	closed atomic.Bool
+}
+
+var (
+	startMu sync.Mutex
+	started *Interp
+)
+
+// ErrStarted is returned by a second Start in one process: CPython cannot
+// be initialised twice (nor again after finalisation).
+var ErrStarted = errors.New("cpython: an interpreter was already started in this process")
+
+// ErrClosed is returned once the interpreter has been finalised.
+var ErrClosed = errors.New("cpython: the interpreter is closed")
+
+// Start loads inst's libpython and initialises the interpreter with the
+// program name set to inst.Executable (so a venv's interpreter finds its
+// site-packages and sys.executable is the real interpreter, never this
+// binary). Only one interpreter per process.
+func Start(inst *Install, opt Options) (*Interp, error) {
+	startMu.Lock()
+	defer startMu.Unlock()
+	if started != nil {
+		return nil, ErrStarted
+	}
+	if opt.Threads < 1 {
+		opt.Threads = 1
+	}
+	if opt.Argv == nil {
+		opt.Argv = os.Args
+	}
+	py := &Interp{Install: inst, threads: opt.Threads, main: make(chan func()), mainErr: make(chan error, 1)}
+	py.gate.init(opt.Threads)
+	go py.mainThread(opt)
+	if err := <-py.mainErr; err != nil {
+		return nil, err
+	}
+	started = py
+	return py, nil
+}
+
+// Threads is the number of goroutines that may be inside Python at once.
+func (py *Interp) Threads() int { return py.threads }
+
+// mainThread initialises Python on this goroutine's OS thread, which stays
+// locked: it is Python's main thread, and runs OnMain jobs and the
+// finalisation.
+func (py *Interp) mainThread(opt Options) {
+	runtime.LockOSThread() // never unlocked
+	if err := py.initialize(opt); err != nil {
+		py.mainErr <- err
+		return
+	}
+	ts := call0(py.a.SaveThread) // the GIL is taken only when needed from now on
+	py.mainErr <- nil
+	for job := range py.main {
+		py.gate.lock()
+		call1(py.a.RestoreThread, ts)
+		py.dropPending()
+		job()
+		if py.closed.Load() {
+			return // finalised: the thread state is gone
+		}
+		ts = call0(py.a.SaveThread)
+		py.gate.unlock()
+	}
+}
+
+func (py *Interp) initialize(opt Options) error {
+	a, lib, err := load(py.Install.Library)
+	if err != nil {
+		return err
+	}
+	py.a, py.lib = a, lib
+	ver := gostring(call0(a.GetVersion))
+	want := fmt.Sprintf("%d.%d.", py.Install.Major, py.Install.Minor)
+	if !strings.HasPrefix(ver, want) {
+		return fmt.Errorf("%s is Python %s, but %s is Python %s", py.Install.Library, strings.Fields(ver + " ?")[0], py.Install.Python, py.Install.Version)
+	}
+	if opt.Unbuffered {
+		os.Setenv("PYTHONUNBUFFERED", "1")
+	}
+	// The program name decides sys.executable and, through getpath, the
+	// prefixes: a venv's bin/python gives the venv's site-packages. Python
+	// keeps a copy; Py_DecodeLocale decodes as Python decodes argv.
+	name := call2(a.DecodeLocale, uintptr(unsafePtr(cstring(py.Install.Executable))), 0)
+	if name == 0 {
+		return fmt.Errorf("cannot decode the interpreter path %q", py.Install.Executable)
+	}
+	call1(a.SetProgramName, name)
+	call1(a.InitializeEx, 0) // 0: no Python signal handlers
+	py.none = a.noneStruct
+	py.interp = call0(a.InterpreterStateMain)
+	return py.bootstrap(opt)
+}
+
+// bootstrap sets sys.argv and sys.path and defines the helpers.
+const bootstrapCode = `
+import sys
+import threading  # here, so that threading.main_thread() is this thread
+sys.argv = _ARGV
+sys.path[0:0] = _PATH
+
+def _format_exc(t, v, tb):
+    """name, message and traceback of an exception, NUL-separated."""
+    name = getattr(t, "__qualname__", None) or getattr(t, "__name__", "exception")
+    mod = getattr(t, "__module__", "builtins")
+    if mod not in ("builtins", "__main__", None):
+        name = mod + "." + name
+    try:
+        msg = str(v) if v is not None else ""
+    except BaseException:
+        msg = "<unprintable %s object>" % name
+    try:
+        import traceback
+        text = "".join(traceback.format_exception(t, v, tb))
+    except BaseException:
+        text = "%s: %s\n" % (name, msg)
+    return "\0".join((name, msg.replace("\0", "\\0"), text.replace("\0", "\\0")))
+`
+
+func (py *Interp) bootstrap(opt Options) error {
+	g := Object(call0(py.a.DictNew))
+	py.globals = g
+	if call3(py.a.DictSetItemString, uintptr(g), uintptr(unsafePtr(cstring("__builtins__"))), call0(py.a.EvalGetBuiltins)) != 0 {
+		return py.Err()
+	}
+	for _, v := range []struct {
+		name string
+		list []string
+	}{{"_ARGV", opt.Argv}, {"_PATH", opt.Path}} {
+		var e pymarshal.Encoder
+		e.BeginList(len(v.list))
+		for _, s := range v.list {
+			e.Str(s)
+		}
+		o, err := py.FromMarshal(e.Data())
+		if err != nil {
+			return err
+		}
+		err = py.SetItem(g, v.name, o)
+		py.DecRef(o)
+		if err != nil {
+			return err
+		}
+	}
+	if err := py.Exec(bootstrapCode, "<hornbeam bootstrap>", g); err != nil {
+		return err
+	}
+	f, err := py.Item(g, "_format_exc")
+	if err != nil {
+		return err
+	}
+	py.formatExc = f
+	return nil
+}
+
+// Enter locks the calling goroutine to its OS thread, takes a slot of the
+// gate and then the GIL, with this OS thread's own thread state.
+func (py *Interp) Enter() {
+	runtime.LockOSThread()
+	py.gate.lock()
+	ts := call0(py.a.GILStateGetThisThreadState)
+	if ts == 0 {
+		// First call from this OS thread: its permanent thread state.
+		// PyThreadState_New also makes it the thread's PyGILState state,
+		// so C extensions calling PyGILState_Ensure here find it.
+		ts = call1(py.a.ThreadStateNew, py.interp)
+	}
+	call1(py.a.RestoreThread, ts)
+	if py.npend.Load() != 0 {
+		py.dropPending()
+	}
+}
+
+// Leave releases the GIL and the gate slot, and unlocks the OS thread.
+func (py *Interp) Leave() {
+	call0(py.a.SaveThread)
+	py.gate.unlock()
+	runtime.UnlockOSThread()
+}
+
+// OnMain runs f on Python's main thread with the GIL held (module-level
+// code that must run there: an application's import).
+func (py *Interp) OnMain(f func()) error {
+	if py.closed.Load() {
+		return ErrClosed
+	}
+	done := make(chan struct{})
+	py.main <- func() { defer close(done); f() }
+	<-done
+	return nil
+}
+
+// Close finalises the interpreter on its main thread (atexit handlers run,
+// non-daemon Python threads are waited for) once the callers inside Python
+// have left. No Python call may follow.
+func (py *Interp) Close() error {
+	if py.closed.Load() {
+		return nil
+	}
+	var rc uintptr
+	done := make(chan struct{})
+	py.main <- func() {
+		defer close(done)
+		py.DecRef(py.formatExc)
+		py.DecRef(py.globals)
+		py.dropPending()
+		rc = call0(py.a.FinalizeEx)
+		py.closed.Store(true)
+	}
+	<-done
+	if int32(rc) != 0 {
+		return errors.New("cpython: Py_FinalizeEx failed (flushing buffered data)")
+	}
+	return nil
+}
+
+// DecRefLater drops a reference at the next Enter: for an Object used
+// after Leave (a response body written to the client without the GIL).
+func (py *Interp) DecRefLater(o Object) {
+	if o == 0 {
+		return
+	}
+	py.pendMu.Lock()
+	py.pending = append(py.pending, o)
+	py.npend.Store(int32(len(py.pending)))
+	py.pendMu.Unlock()
+}
+
+func (py *Interp) dropPending() {
+	py.pendMu.Lock()
+	p := py.pending
+	py.pending = nil
+	py.npend.Store(0)
+	py.pendMu.Unlock()
+	for _, o := range p {
+		call1(py.a.DecRef, uintptr(o))
+	}
+	if cap(p) <= 64 {
+		py.pendMu.Lock()
+		if py.pending == nil {
+			py.pending = p[:0]
+		}
+		py.pendMu.Unlock()
+	}
+}
+
+// gate is the lock of Threads slots taken before the GIL: a mutex for one.
+type gate struct {
+	mu    sync.Mutex
+	slots chan struct{}
+}
+
+func (g *gate) init(n int) {
+	if n > 1 {
+		g.slots = make(chan struct{}, n)
+	}
+}
+
+func (g *gate) lock() {
+	if g.slots == nil {
+		g.mu.Lock()
+	} else {
+		g.slots <- struct{}{}
+	}
+}
+
+func (g *gate) unlock() {
+	if g.slots == nil {
+		g.mu.Unlock()
+	} else {
+		<-g.slots
+	}
+}
