@@ -18,9 +18,11 @@ import (
 // server.
 
 func TestForwardedFromTrustedProxy(t *testing.T) {
-	s := start(t, "echo", hornbeam.Options{Workers: 1}) // 127.0.0.1 is trusted by default
+	// 127.0.0.1 is trusted by default; the host is taken from a forwarding
+	// header only with --forwarded-host.
+	s := start(t, "echo", hornbeam.Options{Workers: 1, ForwardedHost: true})
 	req, _ := http.NewRequest("GET", s.URL+"/", nil)
-	req.Header.Set("X-Forwarded-For", "203.0.113.7, 10.0.0.1")
+	req.Header.Set("X-Forwarded-For", "10.0.0.1, 203.0.113.7") // the right-most untrusted entry is the client
 	req.Header.Set("X-Forwarded-Proto", "https")
 	req.Header.Set("X-Forwarded-Host", "example.org")
 	resp, err := http.DefaultClient.Do(req)

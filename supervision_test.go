@@ -20,8 +20,8 @@ import (
 )
 
 // workerProcesses counts the live (not zombie) processes descending from
-// this test process that run the hornbeam worker runtime: workers, and the
-// zygote with preload.
+// this test process that run the hornbeam worker runtime: the workers and
+// the zygote that forks them.
 func workerProcesses(t *testing.T) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
@@ -79,10 +79,6 @@ func TestSupervisionConverges(t *testing.T) {
 			t.Logf("seed %d", seed)
 			rng := rand.New(rand.NewPCG(seed, seed>>1))
 			s := start(t, "core", hornbeam.Options{Workers: 2, MaxRequests: 15, Preload: preload, Timeout: 3 * time.Second, GracefulTimeout: 2 * time.Second})
-			zygote := 0
-			if preload {
-				zygote = 1
-			}
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			var served atomic.Int64
@@ -135,10 +131,16 @@ func TestSupervisionConverges(t *testing.T) {
 			// Settle: every worker idle, one per slot, and the process count
 			// matching, stable for a while.
 			var stableSince time.Time
+			var last string
+			defer func() {
+				if t.Failed() {
+					t.Logf("last unsettled state: %s", last)
+				}
+			}()
 			waitFor(t, 30*time.Second, "the pool to settle on its target", func() bool {
 				target := s.Pool().Target()
 				ws := s.Stats().Workers
-				ok := len(ws) == target && workerProcesses(t) == target+zygote
+				ok := len(ws) == target && workerProcesses(t) == target+1 // and the zygote
 				slots := map[int]bool{}
 				for _, w := range ws {
 					ok = ok && w.State == "idle" && !slots[w.Slot]
@@ -146,6 +148,7 @@ func TestSupervisionConverges(t *testing.T) {
 				}
 				if !ok {
 					stableSince = time.Time{}
+					last = fmt.Sprintf("target %d, workers %+v, worker processes %d", target, ws, workerProcesses(t))
 					return false
 				}
 				if stableSince.IsZero() {
@@ -193,7 +196,7 @@ func TestTimeoutSparesNeighbours(t *testing.T) {
 		return code == 200 && body != pid1
 	})
 	waitFor(t, 10*time.Second, "the old worker to be dumped and killed", func() bool {
-		return workerProcesses(t) == 1
+		return workerProcesses(t) == 2 // the replacement and the zygote
 	})
 	log := s.Log.String()
 	contains(t, log, "finishes its 1 other(s)", "error log")

@@ -15,9 +15,11 @@ func (p *Pool) Reload(ctx context.Context) error {
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
 	p.mu.Lock()
-	old := append([]*worker(nil), p.workers...)
 	target := p.target
-	oldZygote := p.zygote
+	var oldZygote *worker // with Preload the zygote holds the old code
+	if p.cfg.Preload {
+		oldZygote = p.zygote
+	}
 	p.mu.Unlock()
 	p.cfg.ErrorLog.Printf("reloading: starting %d workers with fresh code", target)
 
@@ -70,22 +72,38 @@ func (p *Pool) Reload(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	if oldZygote != nil {
-		go p.retireZygote(oldZygote, old)
+		go p.retireZygote(oldZygote)
 	}
 	p.cfg.ErrorLog.Printf("reloaded: %d workers run the new code", len(fresh))
 	return nil
 }
 
-// retireZygote stops an old zygote once the workers it forked are gone
-// (it reports their exits until then).
-func (p *Pool) retireZygote(z *worker, forked []*worker) {
-	for _, w := range forked {
-		select {
-		case <-w.exited:
-		case <-p.done:
+// retireZygote stops an old zygote once every worker it forked is gone
+// (it reports their exits until then), including any it forked while the
+// reload was under way.
+func (p *Pool) retireZygote(z *worker) {
+	for {
+		var forked []*worker
+		p.mu.Lock()
+		for _, w := range p.forked {
+			if w.parent == z {
+				forked = append(forked, w)
+			}
+		}
+		p.mu.Unlock()
+		if len(forked) == 0 {
+			z.shutdown()
+			return
+		}
+		for _, w := range forked {
+			select {
+			case <-w.exited:
+			case <-p.done:
+				z.shutdown()
+				return
+			}
 		}
 	}
-	z.shutdown()
 }
 
 // Scale adds (delta > 0) or retires (delta < 0) workers, one at a time. It

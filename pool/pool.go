@@ -168,11 +168,9 @@ func (e *StartError) Error() string {
 func (p *Pool) Start(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
-	if p.cfg.Preload {
-		if _, err := p.zygoteProcess(); err != nil {
-			p.Stop(context.Background())
-			return err
-		}
+	if _, err := p.zygoteProcess(); err != nil {
+		p.Stop(context.Background())
+		return err
 	}
 	type result struct {
 		w   *worker
@@ -605,7 +603,11 @@ func startZygote(p *Pool) (*worker, error) {
 	if err := p.track(&p.zwg); err != nil {
 		return nil, err
 	}
-	z, err := startProcess(p, -1, zygoteBootstrap)
+	code := zygoteBootstrap
+	if p.cfg.Preload {
+		code = zygotePreBootstrap
+	}
+	z, err := startProcess(p, -1, code)
 	if err != nil {
 		p.zwg.Done()
 	}

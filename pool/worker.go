@@ -32,10 +32,12 @@ func (s workerState) String() string {
 	return [...]string{"starting", "ready", "draining", "dead"}[s]
 }
 
-// The Python a worker and the zygote run; see python/hornbeam/_worker.py.
+// The Python the zygote runs; see python/hornbeam/_worker.py. Workers are
+// forked by it: with Preload it has imported the app; without, each worker
+// imports the app itself after the fork (fresh code on every start).
 const (
-	bootstrap       = "from hornbeam._worker import main; main()"
-	zygoteBootstrap = "from hornbeam._worker import zygote; zygote()"
+	zygoteBootstrap    = "from hornbeam._worker import zygote; zygote(preload=False)"
+	zygotePreBootstrap = "from hornbeam._worker import zygote; zygote(preload=True)"
 )
 
 // exitImportFailed is the worker's exit status when the app does not import.
@@ -45,6 +47,7 @@ const exitImportFailed = 3
 // pool's mutex.
 type worker struct {
 	p         *Pool
+	parent    *worker // the zygote that forked it
 	slot      int
 	pid       int
 	conn      *wire.Conn
@@ -78,8 +81,10 @@ type worker struct {
 	finishOnce sync.Once
 }
 
-// startWorker starts a worker for slot: forked by the zygote with
-// --preload, otherwise a new interpreter.
+// startWorker starts a worker for slot, forked by the zygote: a fork of an
+// interpreter that has already imported the runtime costs a few ms, where a
+// new interpreter took 40-50 ms of CPU, which --max-requests paid on every
+// recycle.
 func startWorker(p *Pool, slot int) (w *worker, err error) {
 	if err := p.track(&p.wg); err != nil {
 		return nil, err
@@ -89,10 +94,7 @@ func startWorker(p *Pool, slot int) (w *worker, err error) {
 			p.wg.Done()
 		}
 	}()
-	if p.cfg.Preload {
-		return p.forkWorker(slot)
-	}
-	return startProcess(p, slot, bootstrap)
+	return p.forkWorker(slot)
 }
 
 // track counts a process about to start in wg, unless the pool is
@@ -189,8 +191,8 @@ func (c *channels) handedOver(ok bool) {
 	}
 }
 
-// startProcess runs a new interpreter with the given bootstrap code: a
-// worker (slot >= 0) or the zygote (slot -1).
+// startProcess runs a new interpreter with the given bootstrap code: the
+// zygote (slot -1).
 func startProcess(p *Pool, slot int, code string) (*worker, error) {
 	ch, err := newChannels(p, slot)
 	if err != nil {
@@ -225,7 +227,7 @@ func startProcess(p *Pool, slot int, code string) (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", p.cfg.Python, err)
 	}
-	w := newWorker(p, slot, cmd.Process.Pid, ch)
+	w := newWorker(p, slot, cmd.Process.Pid, ch, nil)
 	go func() {
 		err := cmd.Wait()
 		status := fmt.Sprintf("could not be waited for: %v", err)
@@ -252,7 +254,7 @@ func (p *Pool) forkWorker(slot int) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newWorker(p, slot, pid, ch), nil
+	return newWorker(p, slot, pid, ch, z), nil
 }
 
 // fork sends a Fork frame to the zygote w and waits for the new pid.
@@ -287,9 +289,12 @@ func (w *worker) fork(c *channels) (int, error) {
 	}
 }
 
-func newWorker(p *Pool, slot, pid int, ch *channels) *worker {
+// newWorker tracks a started process: a worker forked by parent, or the
+// zygote (slot -1, parent nil).
+func newWorker(p *Pool, slot, pid int, ch *channels, parent *worker) *worker {
 	w := &worker{
 		p:         p,
+		parent:    parent,
 		slot:      slot,
 		pid:       pid,
 		conn:      wire.NewConn(ch.uc),
@@ -304,7 +309,7 @@ func newWorker(p *Pool, slot, pid int, ch *channels) *worker {
 		logged:    make(chan struct{}),
 		readDone:  make(chan struct{}),
 	}
-	if slot >= 0 && p.cfg.Preload {
+	if slot >= 0 {
 		p.mu.Lock()
 		p.forked[pid] = w
 		p.mu.Unlock()
@@ -505,7 +510,7 @@ func (w *worker) readLoop() {
 	}
 	w.calls = nil
 	w.mu.Unlock()
-	if w.p.cfg.Preload && w.slot >= 0 {
+	if w.slot >= 0 {
 		// A forked worker's exit status comes from the zygote; if that
 		// never arrives (the zygote is gone), make sure it is dead.
 		go func() {

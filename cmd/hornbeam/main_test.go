@@ -213,8 +213,18 @@ func runHB(t *testing.T, d time.Duration, env []string, args ...string) (stdout,
 	return p.stdout.String(), p.stderr.String(), code, p.ended.Sub(p.started)
 }
 
-// children returns the pids of pid's child processes (from /proc/*/stat).
+// children returns the pids of pid's descendants: its child processes (the
+// zygote), theirs (the workers it forks), and so on.
 func children(pid int) []int {
+	var out []int
+	for _, c := range directChildren(pid) {
+		out = append(append(out, c), children(c)...)
+	}
+	return out
+}
+
+// directChildren returns the pids of pid's child processes (from /proc/*/stat).
+func directChildren(pid int) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -260,12 +270,15 @@ func isWorker(pid int) bool {
 	return bytes.Contains(b, []byte("hornbeam._worker"))
 }
 
-// workers returns the live Python worker processes of pid.
+// workers returns the live Python worker processes of pid: those forked by
+// its zygote, its child.
 func workers(pid int) []int {
 	var out []int
-	for _, c := range children(pid) {
-		if isWorker(c) {
-			out = append(out, c)
+	for _, z := range directChildren(pid) {
+		for _, c := range directChildren(z) {
+			if isWorker(c) {
+				out = append(out, c)
+			}
 		}
 	}
 	return out

@@ -1,13 +1,14 @@
-"""The worker process: import the application once, then serve requests.
+"""The worker processes: import the application once, then serve requests.
 
-Started by the hornbeam server as
+The hornbeam server starts one zygote,
 
-    python -c "from hornbeam._worker import main; main()" FD STATE_FD THREADS APP [PATH ...]
+    python -c "from hornbeam._worker import zygote; zygote(preload=False)" FD STATE_FD THREADS APP [PATH ...]
 
-or, with --preload, the same with zygote() instead of main(): a process that
-imports the app once and forks the workers.
+which forks a worker whenever the server asks (a Fork frame carrying the
+worker's own FD, STATE_FD and output pipe). With --preload (preload=True)
+the zygote imports the app before forking; otherwise each worker imports it.
 
-FD is this worker's end of the request socket to the server and STATE_FD
+FD is the zygote's, or a worker's, end of the request socket to the server and STATE_FD
 its end of the state socket (see _wire.py), THREADS
 the number of requests it runs at once, APP the "module:callable" to serve,
 and PATH entries are put in front of sys.path. stdout and stderr are pipes
@@ -105,6 +106,7 @@ class Worker:
         self.app = app
         self.threads = threads
         self.calls = None  # the state socket (wire.CallConn)
+        self.spec = None  # "module:callable"
         self.stopping = False
         self.base = {
             "wsgi.version": (1, 0),
@@ -324,9 +326,9 @@ def _import_app(spec):
     return obj
 
 
-def _boot():
-    """Common start-up of a worker or a zygote: parse argv, set up sys.path,
-    signals and the connection, and import the app (or exit with status 3)."""
+def _boot(import_app=True):
+    """Start-up of the zygote: parse argv, set up sys.path, signals and the
+    connection, and (with --preload) import the app, or exit with status 3."""
     fd, state_fd, threads, spec = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     _pin(os.environ.pop("HORNBEAM_CPU", None))
     for p in reversed(sys.argv[5:]):
@@ -340,8 +342,16 @@ def _boot():
     if versions_fd is not None:
         _state.map_versions(int(versions_fd))
     _state.use_server(worker.calls.call)  # module-level state calls work during import
+    worker.spec = spec
+    if import_app:
+        worker.app = _load(spec)
+    return worker
+
+
+def _load(spec):
+    """Import the app, or exit with status 3 and the traceback."""
     try:
-        worker.app = _import_app(spec)
+        return _import_app(spec)
     except BaseException as e:
         traceback.print_exc()
         if isinstance(e, ImportError):
@@ -352,7 +362,6 @@ def _boot():
             )
         sys.stderr.flush()
         os._exit(EXIT_IMPORT_FAILED)
-    return worker
 
 
 def _pin(cpu):
@@ -366,20 +375,14 @@ def _ready(conn):
     conn.send(wire.frame(wire.READY, 0, marshal.dumps(info, 2)))
 
 
-def main():
-    """Run one worker process."""
-    worker = _boot()
-    _ready(worker.conn)
-    worker.serve()
-    sys.stdout.flush()
-    sys.stderr.flush()
-
-
-def zygote():
-    """--preload: import the app once, then fork a worker whenever the server
-    sends a Fork frame. Workers share the imported app copy-on-write. The
-    zygote reaps them and reports each exit status in a ChildExit frame."""
-    proto = _boot()
+def zygote(preload):
+    """Fork a worker whenever the server sends a Fork frame. With preload the
+    app is imported here, once, and the workers share it copy-on-write;
+    without, each worker imports it after the fork (a fork of this
+    interpreter, which has the runtime imported, costs a few ms against
+    40-50 ms for a new one). The zygote reaps the workers and reports each
+    exit status in a ChildExit frame."""
+    proto = _boot(import_app=preload)
     conn = proto.conn
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -415,14 +418,22 @@ def zygote():
                 os.close(wake_r)
                 os.close(wake_w)
                 conn.sock.close()
+                proto.calls.close()
                 os.dup2(out_fd, 1)
                 os.dup2(out_fd, 2)
                 os.close(out_fd)
+                # The worker's sockets take the zygote's numbers: the request
+                # socket is fd 3 and the state socket fd 4 in every worker.
+                os.dup2(sock_fd, 3)
+                os.dup2(state_fd, 4)
+                os.close(sock_fd)
+                os.close(state_fd)
                 _pin(marshal.loads(f[2]))
-                worker = Worker(wire.Conn(socket.socket(fileno=sock_fd)), proto.app, proto.threads)
-                proto.calls.close()
-                worker.calls = wire.CallConn(state_fd)
+                worker = Worker(wire.Conn(socket.socket(fileno=3)), proto.app, proto.threads)
+                worker.calls = wire.CallConn(4)
                 _state.use_server(worker.calls.call)
+                if worker.app is None:
+                    worker.app = _load(proto.spec)
                 _ready(worker.conn)
                 worker.serve()
                 code = 0
