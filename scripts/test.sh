@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/debian-packages.sh python3 python3-flask python3-django python3-bottle redis-server python3-redis
+bash scripts/debian-packages.sh python3 python3-flask python3-django python3-bottle redis-server python3-redis libpython3.11
 
 export PATH="/usr/local/go/bin:$PATH"
 go version

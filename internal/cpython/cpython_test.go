@@ -47,8 +47,8 @@ func interp(t testing.TB) *Interp {
 
 func run(t testing.TB, py *Interp, src string, vars map[string]any) any {
 	t.Helper()
-	py.Enter()
-	defer py.Leave()
+	slot := py.Enter()
+	defer py.Leave(slot)
 	o, err := py.Run(src, vars)
 	if err != nil {
 		t.Fatalf("%v", err)
@@ -93,9 +93,9 @@ result = (str(_decimal.Decimal("1.10") + 1), signal.getsignal(signal.SIGINT) in 
 	}
 	// signal.signal from a request's thread raises (it is not the main
 	// thread): an app cannot replace Go's handlers from a request.
-	py.Enter()
+	slot := py.Enter()
 	_, err := py.Run("import signal\nsignal.signal(signal.SIGTERM, lambda *a: None)", nil)
-	py.Leave()
+	py.Leave(slot)
 	if err == nil || !strings.Contains(err.Error(), "main thread") {
 		t.Errorf("signal.signal from a request thread: %v", err)
 	}
@@ -103,8 +103,8 @@ result = (str(_decimal.Decimal("1.10") + 1), signal.getsignal(signal.SIGINT) in 
 
 func TestErrorWithTraceback(t *testing.T) {
 	py := interp(t)
-	py.Enter()
-	defer py.Leave()
+	slot := py.Enter()
+	defer py.Leave(slot)
 	_, err := py.Run("def f():\n    raise ValueError('bad value')\nf()", nil)
 	e, ok := err.(*Error)
 	if !ok {
@@ -146,7 +146,7 @@ func TestErrorWithTraceback(t *testing.T) {
 // state.
 func TestConcurrentCallers(t *testing.T) {
 	py := interp(t)
-	py.Enter()
+	slot := py.Enter()
 	fn, err := py.Run(`
 import threading
 seen = set()
@@ -158,7 +158,7 @@ def f(x):
     return s
 result = f
 `, nil)
-	py.Leave()
+	py.Leave(slot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ result = f
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
 				n := int64(g*7 + i%13)
-				py.Enter()
+				slot := py.Enter()
 				arg, _ := py.NewInt(n)
 				r, err := py.CallOneArg(fn, arg)
 				py.DecRef(arg)
@@ -179,7 +179,7 @@ result = f
 					got, err = py.Int(r)
 					py.DecRef(r)
 				}
-				py.Leave()
+				py.Leave(slot)
 				if err != nil || got != n*(n-1)/2 {
 					errs <- fmt.Errorf("f(%d) = %d, %v", n, got, err)
 					return
@@ -192,9 +192,9 @@ result = f
 	for err := range errs {
 		t.Error(err)
 	}
-	py.Enter()
+	slot = py.Enter()
 	py.DecRef(fn)
-	py.Leave()
+	py.Leave(slot)
 }
 
 // TestNoLeak runs 100k calls and checks that Python's allocated blocks and
@@ -205,15 +205,15 @@ func TestNoLeak(t *testing.T) {
 		v := run(t, py, "import sys, gc\ngc.collect()\nresult = (sys.getallocatedblocks(), len(gc.get_objects()))", nil).(pymarshalTuple)
 		return v[0].(int64), v[1].(int64)
 	}
-	py.Enter()
+	slot := py.Enter()
 	fn, err := py.Run("def f(b):\n    return {'n': len(b), 'l': [b, b'x']}\nresult = f", nil)
-	py.Leave()
+	py.Leave(slot)
 	if err != nil {
 		t.Fatal(err)
 	}
 	round := func(n int) {
 		for i := 0; i < n; i++ {
-			py.Enter()
+			slot := py.Enter()
 			arg, _ := py.NewBytes([]byte("some request data"))
 			r, err := py.CallOneArg(fn, arg)
 			if err != nil {
@@ -225,7 +225,7 @@ func TestNoLeak(t *testing.T) {
 			} else {
 				py.DecRefLater(r)
 			}
-			py.Leave()
+			py.Leave(slot)
 		}
 	}
 	round(1000)
@@ -268,35 +268,35 @@ type pymarshalTuple = pymarshal.Tuple
 func BenchmarkEnterLeave(b *testing.B) {
 	py := interp(b)
 	for i := 0; i < b.N; i++ {
-		py.Enter()
-		py.Leave()
+		slot := py.Enter()
+		py.Leave(slot)
 	}
 }
 
 // BenchmarkCall is one Enter, call of a Python function, DecRef, Leave.
 func BenchmarkCall(b *testing.B) {
 	py := interp(b)
-	py.Enter()
+	slot := py.Enter()
 	fn, err := py.Run("def f(x):\n    return x\nresult = f", nil)
-	py.Leave()
+	py.Leave(slot)
 	if err != nil {
 		b.Fatal(err)
 	}
 	none := py.None()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		py.Enter()
+		slot := py.Enter()
 		r, _ := py.CallOneArg(fn, none)
 		py.DecRef(r)
-		py.Leave()
+		py.Leave(slot)
 	}
 }
 
 // BenchmarkCAPICall is the cost of one C-API call through purego.
 func BenchmarkCAPICall(b *testing.B) {
 	py := interp(b)
-	py.Enter()
-	defer py.Leave()
+	slot := py.Enter()
+	defer py.Leave(slot)
 	none := py.None()
 	for i := 0; i < b.N; i++ {
 		py.IncRef(none)
@@ -354,10 +354,10 @@ result = json.dumps({"executable": sys.executable, "prefix": sys.prefix, "base_p
 		if err != nil {
 			t.Fatal(err)
 		}
-		py.Enter()
+		slot := py.Enter()
 		fn, err := py.Run("import time\nresult = time.sleep", nil)
 		arg, _ := py.FromGo(0.3)
-		py.Leave()
+		py.Leave(slot)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,13 +367,13 @@ result = json.dumps({"executable": sys.executable, "prefix": sys.prefix, "base_p
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				py.Enter()
+				slot := py.Enter()
 				r, err := py.CallOneArg(fn, arg)
 				if err != nil {
 					t.Error(err)
 				}
 				py.DecRef(r)
-				py.Leave()
+				py.Leave(slot)
 			}()
 		}
 		wg.Wait()
@@ -456,4 +456,50 @@ func TestClose(t *testing.T) {
 	if !strings.Contains(out, "atexit ran") || result(t, out) != "closed" {
 		t.Errorf("%s", out)
 	}
+}
+
+// TestNewFunction calls Go from Python: the Go function runs on the caller's
+// goroutine with its slot, and may release the GIL meanwhile.
+func TestNewFunction(t *testing.T) {
+	py := interp(t)
+	var slots []int
+	slot := py.Enter()
+	fn, err := py.NewFunction("gofn", func(arg Object) Object {
+		slots = append(slots, py.CurrentSlot())
+		b, ok := py.Bytes(arg)
+		if !ok {
+			py.SetError(false, "gofn wants bytes")
+			return 0
+		}
+		s := string(b)
+		py.Unblock(func() { s = strings.ToUpper(s) })
+		r, _ := py.NewBytes([]byte(s))
+		return r
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := py.NewDict()
+	py.SetItem(g, "gofn", fn)
+	f, err := py.Run("def f(gofn):\n    return gofn(b'abc') + gofn(b'd')\nresult = f", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := py.CallOneArg(f, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := py.ToGo(r)
+	py.DecRef(r)
+	if string(v.([]byte)) != "ABCD" || fmt.Sprint(slots) != "[0 0]" {
+		t.Errorf("got %q, slots %v", v, slots)
+	}
+	_, err = py.CallOneArg(fn, py.None())
+	if err == nil || !strings.Contains(err.Error(), "RuntimeError: gofn wants bytes") {
+		t.Errorf("error from Go: %v", err)
+	}
+	py.DecRef(f)
+	py.DecRef(g)
+	py.DecRef(fn)
+	py.Leave(slot)
 }

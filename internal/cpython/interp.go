@@ -6,10 +6,10 @@
 // of an import done with OnMain runs there; Py_FinalizeEx too). Requests
 // call Python from their own goroutine:
 //
-//	py.Enter()          // lock the OS thread, take the gate, then the GIL
+//	slot := py.Enter()  // lock the OS thread, take a gate slot, then the GIL
 //	r, err := py.CallOneArg(fn, arg)
 //	...
-//	py.Leave()          // release the GIL and the gate
+//	py.Leave(slot)      // release the GIL and the slot
 //
 // Enter gives each OS thread one permanent PyThreadState, made the first
 // time that thread calls Python and reused after (PyGILState_Ensure per call
@@ -61,6 +61,10 @@ type Interp struct {
 	interp  uintptr // PyInterpreterState*
 	gate    gate
 	threads int
+	slotTS  []uintptr // the thread state running in each slot of the gate
+
+	funcsMu sync.Mutex
+	funcs   []func(Object) Object // NewFunction's, by index
 
 	main    chan func() // jobs for the main thread
 	mainErr chan error
@@ -106,6 +110,7 @@ func Start(inst *Install, opt Options) (*Interp, error) {
 	}
 	py := &Interp{Install: inst, threads: opt.Threads, main: make(chan func()), mainErr: make(chan error, 1)}
 	py.gate.init(opt.Threads)
+	py.slotTS = make([]uintptr, opt.Threads)
 	go py.mainThread(opt)
 	if err := <-py.mainErr; err != nil {
 		return nil, err
@@ -129,15 +134,17 @@ func (py *Interp) mainThread(opt Options) {
 	ts := call0(py.a.SaveThread) // the GIL is taken only when needed from now on
 	py.mainErr <- nil
 	for job := range py.main {
-		py.gate.lock()
+		slot := py.gate.lock()
 		call1(py.a.RestoreThread, ts)
+		py.slotTS[slot] = ts
 		py.dropPending()
 		job()
 		if py.closed.Load() {
 			return // finalised: the thread state is gone
 		}
+		py.slotTS[slot] = 0
 		ts = call0(py.a.SaveThread)
-		py.gate.unlock()
+		py.gate.unlock(slot)
 	}
 }
 
@@ -231,10 +238,11 @@ func (py *Interp) bootstrap(opt Options) error {
 }
 
 // Enter locks the calling goroutine to its OS thread, takes a slot of the
-// gate and then the GIL, with this OS thread's own thread state.
-func (py *Interp) Enter() {
+// gate and then the GIL, with this OS thread's own thread state. It returns
+// the slot (0 <= slot < Threads), which Leave takes back.
+func (py *Interp) Enter() int {
 	runtime.LockOSThread()
-	py.gate.lock()
+	slot := py.gate.lock()
 	ts := call0(py.a.GILStateGetThisThreadState)
 	if ts == 0 {
 		// First call from this OS thread: its permanent thread state.
@@ -243,16 +251,41 @@ func (py *Interp) Enter() {
 		ts = call1(py.a.ThreadStateNew, py.interp)
 	}
 	call1(py.a.RestoreThread, ts)
+	py.slotTS[slot] = ts
 	if py.npend.Load() != 0 {
 		py.dropPending()
 	}
+	return slot
 }
 
 // Leave releases the GIL and the gate slot, and unlocks the OS thread.
-func (py *Interp) Leave() {
+func (py *Interp) Leave(slot int) {
+	py.slotTS[slot] = 0
 	call0(py.a.SaveThread)
-	py.gate.unlock()
+	py.gate.unlock(slot)
 	runtime.UnlockOSThread()
+}
+
+// CurrentSlot returns the slot of the caller that holds the GIL on this
+// thread (for a Go function called from Python, see NewFunction), or -1
+// when Python code calls from a thread of its own.
+func (py *Interp) CurrentSlot() int {
+	ts := call0(py.a.ThreadStateGet)
+	for i, t := range py.slotTS {
+		if t == ts {
+			return i
+		}
+	}
+	return -1
+}
+
+// Unblock runs f with the GIL released, from a Go function called by
+// Python (NewFunction) or between Enter and Leave: other Python threads
+// run meanwhile, while the gate slot stays taken. f must not call Python.
+func (py *Interp) Unblock(f func()) {
+	ts := call0(py.a.SaveThread)
+	defer call1(py.a.RestoreThread, ts)
+	f()
 }
 
 // OnMain runs f on Python's main thread with the GIL held (module-level
@@ -321,30 +354,34 @@ func (py *Interp) dropPending() {
 	}
 }
 
-// gate is the lock of Threads slots taken before the GIL: a mutex for one.
+// gate is the lock of Threads slots taken before the GIL: a mutex for one,
+// else a channel holding the free slots' numbers.
 type gate struct {
 	mu    sync.Mutex
-	slots chan struct{}
+	slots chan int
 }
 
 func (g *gate) init(n int) {
 	if n > 1 {
-		g.slots = make(chan struct{}, n)
+		g.slots = make(chan int, n)
+		for i := 0; i < n; i++ {
+			g.slots <- i
+		}
 	}
 }
 
-func (g *gate) lock() {
+func (g *gate) lock() int {
 	if g.slots == nil {
 		g.mu.Lock()
-	} else {
-		g.slots <- struct{}{}
+		return 0
 	}
+	return <-g.slots
 }
 
-func (g *gate) unlock() {
+func (g *gate) unlock(slot int) {
 	if g.slots == nil {
 		g.mu.Unlock()
 	} else {
-		<-g.slots
+		g.slots <- slot
 	}
 }

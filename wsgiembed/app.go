@@ -1,0 +1,251 @@
+// Package wsgiembed serves a WSGI application from CPython loaded into this
+// process (package internal/cpython): the embedded worker mode.
+//
+// A worker process loads the app once and serves HTTP with net/http:
+//
+//	app, err := wsgiembed.Load(wsgiembed.Config{
+//		Python: "/usr/bin/python3", App: "hello:application",
+//		PythonPath: []string{"examples"},
+//	})
+//	if cpython.IsNoSharedLib(err) { /* run the process mode instead */ }
+//	h := &wsgiembed.Handler{App: app, ErrorLog: log.Default()}
+//	http.Serve(ln, h)
+//
+// The request goroutine calls the app itself, holding the GIL only for the
+// call (see cpython.Interp.Enter): no socket hop, no other goroutine. The
+// environ, the response checks and the errors are the process mode's (the
+// Python side is python/hornbeam/_embed.py, which imports _worker's checks).
+package wsgiembed
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/hornbeam-go/hornbeam/internal/cpython"
+	"github.com/hornbeam-go/hornbeam/python"
+)
+
+// Config says which app to load with which interpreter.
+type Config struct {
+	// Python is the interpreter whose libpython is embedded (a venv's
+	// DIR/bin/python for a venv). Default "python3". Ignored when Install
+	// is set.
+	Python  string
+	Install *cpython.Install // from cpython.Find, if already probed
+
+	// App is "module:callable" (the callable defaults to application).
+	App string
+	// PythonPath entries go in front of sys.path, made absolute (the
+	// process mode's --pythonpath).
+	PythonPath []string
+	// RuntimeDir holds the hornbeam Python package (python.FS unpacked);
+	// empty: Load unpacks it into a temporary directory of its own.
+	RuntimeDir string
+	// Threads is how many requests may be inside Python at once (the
+	// process mode's --threads; wsgi.multithread is Threads > 1).
+	Threads int
+	// Argv becomes sys.argv (default: this process's arguments).
+	Argv []string
+}
+
+// App is an application loaded in this process's interpreter.
+type App struct {
+	py         *cpython.Interp
+	spec       string
+	runtimeDir string
+	ownRuntime bool
+
+	handle, step, stop, emitFn cpython.Object
+	// cur is the request running in each gate slot, for emit.
+	cur []*request
+}
+
+// ImportError is Load's error when the application cannot be imported: the
+// server should stop at start-up with it instead of retrying.
+type ImportError struct {
+	Spec   string
+	Python string // the interpreter's sys.executable
+	Err    error  // a *cpython.Error with the traceback
+	Hint   string // for a ModuleNotFoundError
+}
+
+func (e *ImportError) Error() string {
+	s := fmt.Sprintf("cannot import %s with %s:\n%v", e.Spec, e.Python, e.Err)
+	if e.Hint != "" {
+		s += "\nhint: " + e.Hint
+	}
+	return s
+}
+
+func (e *ImportError) Unwrap() error { return e.Err }
+
+// Load starts the interpreter (once per process) and imports the app on
+// Python's main thread, as a worker process does. An interpreter without a
+// shared libpython gives an error for which cpython.IsNoSharedLib is true.
+func Load(cfg Config) (*App, error) {
+	inst := cfg.Install
+	if inst == nil {
+		var err error
+		if inst, err = cpython.Find(cfg.Python); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Threads < 1 {
+		cfg.Threads = 1
+	}
+	a := &App{spec: cfg.App, runtimeDir: cfg.RuntimeDir, cur: make([]*request, cfg.Threads)}
+	if a.runtimeDir == "" {
+		dir, err := unpackRuntime()
+		if err != nil {
+			return nil, err
+		}
+		a.runtimeDir, a.ownRuntime = dir, true
+	}
+	var path []string
+	for _, p := range cfg.PythonPath {
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		path = append(path, p)
+	}
+	path = append(path, a.runtimeDir)
+	py, err := cpython.Start(inst, cpython.Options{Argv: cfg.Argv, Path: path, Threads: cfg.Threads, Unbuffered: true})
+	if err != nil {
+		a.removeRuntime()
+		return nil, err
+	}
+	a.py = py
+	var loadErr error
+	py.OnMain(func() { loadErr = a.load(cfg.Threads) })
+	if loadErr != nil {
+		var pe *cpython.Error
+		if errors.As(loadErr, &pe) {
+			ie := &ImportError{Spec: cfg.App, Python: inst.Executable, Err: loadErr}
+			if pe.IsType("ModuleNotFoundError") {
+				ie.Hint = fmt.Sprintf("is --python the interpreter that has your packages? Debian's is /usr/bin/python3 (this is %s, Python %s); add the app's directory with --pythonpath", inst.Executable, inst.Version)
+			}
+			return nil, ie
+		}
+		return nil, loadErr
+	}
+	return a, nil
+}
+
+// load imports hornbeam._embed and the app (main thread, GIL held).
+func (a *App) load(threads int) error {
+	py := a.py
+	emit, err := py.NewFunction("hornbeam_emit", a.emit)
+	if err != nil {
+		return err
+	}
+	a.emitFn = emit
+	mod, err := py.Import("hornbeam._embed")
+	if err != nil {
+		return fmt.Errorf("hornbeam's Python runtime (%s): %w", a.runtimeDir, err)
+	}
+	defer py.DecRef(mod)
+	for _, f := range []struct {
+		p    *cpython.Object
+		name string
+	}{{&a.step, "step"}, {&a.stop, "stop"}} {
+		if *f.p, err = py.GetAttr(mod, f.name); err != nil {
+			return err
+		}
+	}
+	load, err := py.GetAttr(mod, "load")
+	if err != nil {
+		return err
+	}
+	defer py.DecRef(load)
+	spec, err := py.NewStr(a.spec)
+	if err != nil {
+		return err
+	}
+	defer py.DecRef(spec)
+	n, _ := py.NewInt(int64(threads))
+	defer py.DecRef(n)
+	app, err := py.Call(load, spec, emit, n)
+	if err != nil {
+		return err // the app's import error, with its traceback
+	}
+	defer py.DecRef(app)
+	a.handle, err = py.GetAttr(app, "handle")
+	return err
+}
+
+// Interp is the interpreter the app runs in.
+func (a *App) Interp() *cpython.Interp { return a.py }
+
+// Close finalises the interpreter (atexit handlers run) once the requests
+// inside Python have left it; no request may be served after. For the end
+// of a worker process.
+func (a *App) Close() error {
+	err := a.py.Close()
+	a.removeRuntime()
+	return err
+}
+
+func (a *App) removeRuntime() {
+	if a.ownRuntime {
+		os.RemoveAll(a.runtimeDir)
+	}
+}
+
+// unpackRuntime writes the embedded Python package to a fresh directory.
+func unpackRuntime() (string, error) {
+	dir, err := os.MkdirTemp("", "hornbeam-runtime-")
+	if err != nil {
+		return "", fmt.Errorf("unpacking the Python runtime: %w", err)
+	}
+	err = fs.WalkDir(python.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, path), 0o755)
+		}
+		b, err := python.FS.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, path), b, 0o644)
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("unpacking the Python runtime: %w", err)
+	}
+	return dir, nil
+}
+
+// emit is hornbeam_emit(payload), which _embed calls for write() and
+// wsgi.early_hints() while the app runs: b"W" + HEAD + CRLFCRLF + DATA or
+// b"H" + HEADERS. It runs on the request's goroutine, with the GIL, which
+// it releases while writing to the client.
+func (a *App) emit(arg cpython.Object) cpython.Object {
+	py := a.py
+	slot := py.CurrentSlot()
+	var rq *request
+	if slot >= 0 {
+		rq = a.cur[slot]
+	}
+	if rq == nil {
+		py.SetError(false, "write() and wsgi.early_hints() work only on the thread that runs the request")
+		return 0
+	}
+	p, ok := py.Bytes(arg)
+	if !ok || len(p) == 0 {
+		py.SetError(false, "hornbeam_emit: bad payload")
+		return 0
+	}
+	switch p[0] {
+	case 'W':
+		py.Unblock(func() { rq.write(p[1:]) })
+	case 'H':
+		py.Unblock(func() { rq.hints(p[1:]) })
+	}
+	py.IncRef(py.None())
+	return py.None()
+}

@@ -1,0 +1,576 @@
+package wsgiembed
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/sys/unix"
+
+	"github.com/hornbeam-go/hornbeam/internal/cpython"
+	"github.com/hornbeam-go/hornbeam/pymarshal"
+)
+
+// Handler serves HTTP requests with an App, in the calling goroutine.
+//
+// The whole request body is read first (in memory up to SpoolThreshold,
+// then into an unlinked temporary file), so a client trickling its body
+// never holds Python. The app is called with the GIL held; the response is
+// written with the GIL released. A response the app returns as a list
+// leaves in one write with a Content-Length; a generator's chunks are sent
+// as they come (each flushed within streamGrace, or with the next chunk if
+// that comes sooner); a wsgi.file_wrapper file with a descriptor is sent by
+// Go (sendfile on plain TCP).
+type Handler struct {
+	App *App
+	// MaxBodySize is the largest request body accepted (413 beyond); 0 = no limit.
+	MaxBodySize int64
+	// SpoolThreshold is the largest body passed in memory (an io.BytesIO);
+	// larger ones go through a temporary file in SpoolDir (default
+	// os.TempDir()). 0: DefaultSpoolThreshold.
+	SpoolThreshold int64
+	SpoolDir       string
+	// BodyTimeout closes a request whose body stops arriving for this long
+	// (408 when the client can still read it). 0 = no limit.
+	BodyTimeout time.Duration
+	ErrorLog    *log.Logger
+	// Observe, when set, is called once per request with the status sent
+	// (0 when the connection was cut) and the time taken.
+	Observe func(status int, d time.Duration)
+
+	encoders sync.Pool
+}
+
+// DefaultSpoolThreshold is the SpoolThreshold used when it is 0: the
+// process mode's (wsgi.DefaultSpoolThreshold), so that the app sees the
+// same wsgi.input types.
+const DefaultSpoolThreshold = 64 << 10
+
+// streamGrace is how long a streamed chunk may wait unflushed for the
+// next one: a framework's one-chunk iterable (Flask, Django) then leaves
+// in one write with its end.
+const streamGrace = time.Millisecond
+
+func (h *Handler) logf(format string, args ...any) {
+	if h.ErrorLog != nil {
+		h.ErrorLog.Printf(format, args...)
+	}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	status := 0 // stays 0 when the connection is cut (abort panics)
+	if h.Observe != nil {
+		defer func() { h.Observe(status, time.Since(start)) }()
+	}
+	status = h.serve(w, r)
+}
+
+// request is one request's state, shared with emit (write() and early
+// hints, called from Python while the app runs).
+type request struct {
+	h       *Handler
+	a       *App
+	w       http.ResponseWriter
+	r       *http.Request
+	status  int  // sent status, 0 before the head
+	started bool // head written
+	failed  bool // answered with an error already: the rest is dropped
+	broken  bool // a write to the client failed
+	fl      *flusher
+}
+
+func (rq *request) label() string { return rq.r.Method + " " + rq.r.URL.Path }
+
+// serve handles one request and returns the status sent (0: cut).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
+	body, file, n, status := h.readBody(w, r)
+	if status == abandoned {
+		abort()
+	}
+	if status != 0 {
+		return status
+	}
+	fd := -1
+	if file != nil {
+		defer file.Close()
+		// Python gets a descriptor of its own, closed after the request.
+		var err error
+		if fd, err = unix.FcntlInt(file.Fd(), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+			h.logf("%s %s: cannot pass the request body: %v", r.Method, r.URL.Path, err)
+			errorResponse(w, http.StatusInternalServerError, "Internal Server Error: cannot pass the request body")
+			return http.StatusInternalServerError
+		}
+	}
+	e, _ := h.encoders.Get().(*pymarshal.Encoder)
+	if e == nil {
+		e = new(pymarshal.Encoder)
+	}
+	appendEnviron(e, r, body, fd, n)
+	rq := &request{h: h, a: h.App, w: w, r: r}
+	out := h.App.callHandle(rq, e.Data(), fd)
+	h.encoders.Put(e)
+	if out.err != nil {
+		return rq.internalError(out.err)
+	}
+	defer h.App.py.DecRefLater(out.obj) // after the body was written from it
+	if rq.failed {
+		return http.StatusInternalServerError // write() sent a bad head: answered already
+	}
+	switch out.data[0] {
+	case 'R':
+		return rq.complete(out.data[1:])
+	case 'E':
+		return rq.appError(out.data[1:])
+	case 'S':
+		return rq.stream(out)
+	case 'F':
+		return rq.sendFile(out)
+	}
+	return rq.internalError(fmt.Errorf("unexpected result %q from hornbeam._embed", out.data[:1]))
+}
+
+// result is what handle() returned, decoded with the GIL held.
+type result struct {
+	obj    cpython.Object // the returned object (keeps data alive)
+	data   []byte         // its bytes, or those of its first item
+	stream cpython.Object // 'S': the stream to step
+	fd     int            // 'F': the file
+	offset int64
+	length int64
+	err    error // handle() itself failed (not the app: its errors are 'E')
+}
+
+// callHandle runs handle(environ) with the GIL held.
+func (a *App) callHandle(rq *request, env []byte, fd int) (out result) {
+	py := a.py
+	slot := py.Enter()
+	a.cur[slot] = rq
+	defer func() {
+		a.cur[slot] = nil
+		py.Leave(slot)
+	}()
+	envObj, err := py.FromMarshal(env)
+	if err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		out.err = err
+		return
+	}
+	res, err := py.CallOneArg(a.handle, envObj)
+	py.DecRef(envObj)
+	if err != nil {
+		out.err = err
+		return
+	}
+	out.obj = res
+	if b, ok := py.Bytes(res); ok && len(b) > 0 {
+		out.data = b
+		return
+	}
+	// A tuple: (b"S" + HEAD + CRLFCRLF + CHUNK, stream) or
+	// (b"F" + HEAD, fd, offset, length).
+	b, ok := py.Bytes(py.TupleItem(res, 0))
+	if !ok || len(b) == 0 || (b[0] != 'S' && b[0] != 'F') {
+		out.err = errors.New("hornbeam._embed returned an unexpected value")
+		return
+	}
+	out.data = b
+	if b[0] == 'S' {
+		out.stream = py.TupleItem(res, 1)
+		py.IncRef(out.stream)
+		return
+	}
+	var v [3]int64
+	for i := range v {
+		if v[i], err = py.Int(py.TupleItem(res, i+1)); err != nil {
+			out.err = err
+			return
+		}
+	}
+	out.fd, out.offset, out.length = int(v[0]), v[1], v[2]
+	return
+}
+
+// step is the next chunk of a stream: data (kept alive by obj), or the end
+// (done), or the app's error text after the response started.
+type step struct {
+	obj     cpython.Object
+	data    []byte
+	done    bool
+	errText string
+	err     error
+}
+
+func (a *App) callStep(rq *request, stream cpython.Object) (s step) {
+	py := a.py
+	slot := py.Enter()
+	a.cur[slot] = rq
+	defer func() {
+		a.cur[slot] = nil
+		py.Leave(slot)
+	}()
+	r, err := py.CallOneArg(a.step, stream)
+	if err != nil {
+		s.err = err
+		return
+	}
+	s.obj = r
+	if b, ok := py.Bytes(r); ok {
+		s.data = b
+		return
+	}
+	if r == py.None() {
+		s.done = true
+		return
+	}
+	s.errText, s.err = py.GoString(r)
+	if s.err == nil && s.errText == "" {
+		s.errText = "the response iterable failed"
+	}
+	return
+}
+
+// callStop closes a stream the client no longer reads.
+func (a *App) callStop(stream cpython.Object) {
+	py := a.py
+	slot := py.Enter()
+	defer py.Leave(slot)
+	if r, err := py.CallOneArg(a.stop, stream); err == nil {
+		py.DecRef(r)
+	}
+}
+
+// internalError is a failure of the embedding itself (not one the app
+// raised): logged; 500, or a cut once the response has started.
+func (rq *request) internalError(err error) int {
+	rq.h.logf("%s: %v", rq.label(), err)
+	if rq.started || rq.failed {
+		abort()
+	}
+	errorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
+	return http.StatusInternalServerError
+}
+
+// appError reports the app's exception: SUMMARY NUL TRACEBACK.
+func (rq *request) appError(p []byte) int {
+	summary, text, _ := bytes.Cut(p, []byte{0})
+	if !rq.started {
+		rq.h.logf("%s: %s (500)\n%s", rq.label(), summary, bytes.TrimRight(text, "\n"))
+		errorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
+		return http.StatusInternalServerError
+	}
+	rq.h.logf("%s: %s after the response started; closing the connection\n%s", rq.label(), summary, bytes.TrimRight(text, "\n"))
+	if f, ok := rq.w.(http.Flusher); ok {
+		f.Flush() // what the app sent, then the cut
+	}
+	abort()
+	return 0
+}
+
+var crlf2 = []byte("\r\n\r\n")
+
+// splitHead splits HEAD CRLFCRLF BODY (the head never holds CRLFCRLF: its
+// lines are a status and name:value pairs without CR or LF).
+func splitHead(p []byte) (head, body []byte) {
+	i := bytes.Index(p, crlf2)
+	if i < 0 {
+		return p, nil
+	}
+	return p[:i], p[i+4:]
+}
+
+// complete sends a response that is all there: HEAD CRLFCRLF BODY.
+func (rq *request) complete(p []byte) int {
+	head, body := splitHead(p)
+	if len(head) > 0 && !rq.start(head) {
+		return rq.fail()
+	}
+	if !rq.started {
+		return rq.internalError(errors.New("a response without a head"))
+	}
+	if len(body) > 0 {
+		if _, err := rq.w.Write(body); err != nil {
+			rq.broken = true
+		}
+	}
+	if rq.broken {
+		abort()
+	}
+	return rq.status
+}
+
+// stream sends the first chunk, then each next one step() gives.
+func (rq *request) stream(out result) int {
+	a := rq.a
+	defer a.py.DecRefLater(out.stream)
+	head, first := splitHead(out.data[1:])
+	if len(head) > 0 && !rq.start(head) {
+		a.callStop(out.stream)
+		return rq.fail()
+	}
+	rq.fl = &flusher{w: rq.w}
+	defer rq.fl.stop()
+	for {
+		if len(first) > 0 {
+			if !rq.fl.write(first) {
+				rq.broken = true
+			}
+			first = nil
+		}
+		if rq.broken {
+			a.callStop(out.stream) // the client went away: close() now
+			abort()
+		}
+		s := a.callStep(rq, out.stream)
+		switch {
+		case s.err != nil:
+			a.py.DecRefLater(s.obj)
+			a.callStop(out.stream)
+			return rq.internalError(s.err)
+		case s.errText != "":
+			a.py.DecRefLater(s.obj)
+			rq.fl.stop()
+			return rq.appError([]byte(s.errText))
+		case s.done:
+			return rq.status
+		}
+		if rq.failed {
+			a.py.DecRefLater(s.obj)
+			a.callStop(out.stream)
+			abort()
+		}
+		if !rq.fl.write(s.data) {
+			rq.broken = true
+		}
+		a.py.DecRefLater(s.obj)
+	}
+}
+
+// sendFile sends a wsgi.file_wrapper file from its descriptor.
+func (rq *request) sendFile(out result) int {
+	f := os.NewFile(uintptr(out.fd), "wsgi.file_wrapper")
+	defer f.Close()
+	if !rq.start(out.data[1:]) {
+		return rq.fail()
+	}
+	if _, err := f.Seek(out.offset, io.SeekStart); err != nil {
+		rq.h.logf("%s: seek in the file to send: %v", rq.label(), err)
+		abort()
+	}
+	if _, err := io.Copy(rq.w, io.LimitReader(f, out.length)); err != nil {
+		abort()
+	}
+	return rq.status
+}
+
+// write is write(data) from the app: HEAD CRLFCRLF DATA, HEAD empty once
+// sent. Called from emit with the GIL released.
+func (rq *request) write(p []byte) {
+	if rq.failed || rq.broken {
+		return
+	}
+	head, data := splitHead(p)
+	if len(head) > 0 && !rq.start(head) {
+		rq.fail()
+		return
+	}
+	if len(data) > 0 {
+		if _, err := rq.w.Write(data); err != nil {
+			rq.broken = true
+			return
+		}
+	}
+	if f, ok := rq.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// hints sends 103 Early Hints: HEADERS is CRLF name:value, repeated.
+func (rq *request) hints(p []byte) {
+	if rq.started || rq.failed || (rq.r.ProtoMajor == 1 && rq.r.ProtoMinor == 0) {
+		return // too late, or an HTTP/1.0 client, which must not get a 1xx
+	}
+	var hs [][2]string
+	for _, line := range strings.Split(string(p), "\r\n")[1:] {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !validHeader(name, value) {
+			rq.h.logf("%s: bad early hints: invalid header %q", rq.label(), line)
+			return
+		}
+		hs = append(hs, [2]string{name, value})
+	}
+	hd := rq.w.Header()
+	for _, kv := range hs {
+		hd.Add(kv[0], kv[1])
+	}
+	rq.w.WriteHeader(http.StatusEarlyHints)
+	for _, kv := range hs {
+		hd.Del(kv[0])
+	}
+}
+
+// fail answers 500 for a response whose head Go refused (logged by start),
+// or cuts the connection if a head was sent already.
+func (rq *request) fail() int {
+	if rq.started {
+		abort()
+	}
+	rq.failed = true
+	errorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
+	return http.StatusInternalServerError
+}
+
+// hopHeaders are connection-specific: the server, not the app, sets them.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
+	"Transfer-Encoding": true, "Upgrade": true, "Te": true, "Trailer": true,
+}
+
+// start applies the app's status and headers (HEAD: status, then CRLF
+// name:value per header, latin-1 bytes) and writes them, with the process
+// mode's checks on top of the Python ones (wsgi/handler.go: start).
+func (rq *request) start(headBytes []byte) bool {
+	head := string(headBytes) // one copy: the header map outlives the Python object
+	statusLine, rest, _ := strings.Cut(head, "\r\n")
+	code, err := parseStatus(statusLine)
+	if err != nil {
+		rq.h.logf("%s: the app sent an invalid status %q: %v (500)", rq.label(), statusLine, err)
+		return false
+	}
+	hd := rq.w.Header()
+	// Check every header before setting any.
+	for line := range lines(rest) {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !validHeader(name, value) {
+			rq.h.logf("%s: the app sent an invalid response start: invalid header %q (500)", rq.label(), line)
+			return false
+		}
+	}
+	for line := range lines(rest) {
+		name, value, _ := strings.Cut(line, ":")
+		name = http.CanonicalHeaderKey(name)
+		if hopHeaders[name] {
+			if name == "Connection" && strings.EqualFold(value, "close") && rq.r.ProtoMajor == 1 {
+				hd.Set("Connection", "close")
+			}
+			continue
+		}
+		hd[name] = append(hd[name], value)
+	}
+	rq.status = code
+	rq.started = true
+	rq.w.WriteHeader(code)
+	return true
+}
+
+// lines yields the CRLF-separated lines of s (none for "").
+func lines(s string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for s != "" {
+			line, rest, _ := strings.Cut(s, "\r\n")
+			if !yield(line) {
+				return
+			}
+			s = rest
+		}
+	}
+}
+
+func parseStatus(s string) (int, error) {
+	if len(s) < 3 || (len(s) > 3 && s[3] != ' ') {
+		return 0, errors.New("want \"NNN Reason\"")
+	}
+	code, err := strconv.Atoi(s[:3])
+	if err != nil || code < 200 || code > 999 {
+		return 0, errors.New("the code must be a number from 200 to 999")
+	}
+	if strings.ContainsAny(s, "\r\n\x00") {
+		return 0, errors.New("control characters in the status")
+	}
+	return code, nil
+}
+
+// validHeader reports whether a header may go on the wire as it is.
+func validHeader(name, value string) bool {
+	return httpguts.ValidHeaderFieldName(name) && httpguts.ValidHeaderFieldValue(value)
+}
+
+// errorResponse sends a short plain-text error.
+func errorResponse(w http.ResponseWriter, code int, msg string) {
+	hd := w.Header()
+	for k := range hd {
+		if k != "Connection" && k != "X-Request-Id" {
+			delete(hd, k)
+		}
+	}
+	writeError(w, code, msg)
+}
+
+// writeError sends a short plain-text error with the headers already set.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	hd := w.Header()
+	hd.Set("Content-Type", "text/plain; charset=utf-8")
+	hd.Set("Content-Length", strconv.Itoa(len(msg)+1))
+	w.WriteHeader(code)
+	io.WriteString(w, msg+"\n")
+}
+
+// abort cuts the connection: the client must not take a truncated body for
+// a whole one.
+func abort() { panic(http.ErrAbortHandler) }
+
+// flusher writes a stream's chunks and flushes each within streamGrace
+// unless the next one comes first, from a timer while the request's
+// goroutine is inside Python waiting for that next chunk.
+type flusher struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	t       *time.Timer
+	pending bool
+	stopped bool
+}
+
+func (f *flusher) write(p []byte) bool {
+	f.mu.Lock()
+	_, err := f.w.Write(p)
+	f.pending = true
+	if f.t == nil {
+		f.t = time.AfterFunc(streamGrace, f.fire)
+	} else {
+		f.t.Reset(streamGrace)
+	}
+	f.mu.Unlock()
+	return err == nil
+}
+
+func (f *flusher) fire() {
+	f.mu.Lock()
+	if f.pending && !f.stopped {
+		f.pending = false
+		if fl, ok := f.w.(http.Flusher); ok {
+			fl.Flush()
+		}
+	}
+	f.mu.Unlock()
+}
+
+// stop ends the timer: after it returns, only the caller touches w.
+func (f *flusher) stop() {
+	f.mu.Lock()
+	f.stopped = true
+	if f.t != nil {
+		f.t.Stop()
+	}
+	f.mu.Unlock()
+}
