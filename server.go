@@ -40,6 +40,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hornbeam-go/hornbeam/accesslog"
+	"github.com/hornbeam-go/hornbeam/httpguard"
 	"github.com/hornbeam-go/hornbeam/pool"
 	"github.com/hornbeam-go/hornbeam/proxy"
 	"github.com/hornbeam-go/hornbeam/python"
@@ -220,6 +221,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	h := &wsgi.Handler{
 		Pool: s.pool, Timeout: timeout, MaxBodySize: maxBody, BodyTimeout: max(opts.BodyTimeout, 0),
 		ErrorLog: s.errorLog, Observe: s.metrics.observe, SpoolThreshold: opts.SpoolThreshold,
+		ClientGone: httpguard.ClientGone,
 	}
 	handler, err := s.handlerChain(h)
 	if err != nil {
@@ -237,8 +239,12 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		ErrorLog:          log.New(&filteredLog{s.errorLog}, "", 0),
 		Protocols:         &protos,
 	}
-	if opts.ProxyProtocol {
-		s.http.ConnContext = proxy.ConnContext
+	s.http.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		ctx = httpguard.ConnContext(ctx, c) // for limits and ClientGone
+		if opts.ProxyProtocol {
+			ctx = proxy.ConnContext(ctx, httpguard.Beneath(c)) // it looks for its own connection type
+		}
+		return ctx
 	}
 	if opts.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
@@ -261,8 +267,12 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	// sets up HTTP/2, so it cannot be read again per listener.
 	tlsConf := s.http.TLSConfig
 	for _, ln := range s.listeners {
+		// The guard sees the bytes as the client sent them (after a PROXY
+		// header); under TLS it can only observe (see package httpguard).
 		if tlsConf != nil {
-			ln = tls.NewListener(ln, tlsConf)
+			ln = tls.NewListener(httpguard.Listener(ln, httpguard.Observe), tlsConf)
+		} else {
+			ln = httpguard.Listener(ln, httpguard.Inspect)
 		}
 		go func(ln net.Listener) {
 			err := s.http.Serve(ln)

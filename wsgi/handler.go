@@ -49,6 +49,17 @@ type Handler struct {
 	// Observe, when set, is called once per request with the status sent
 	// (0 when the connection was cut) and the time taken.
 	Observe func(status int, d time.Duration)
+	// ClientGone tells, when an HTTP/1.x request's context ends before its
+	// response is complete, whether the client is certainly gone (true)
+	// or may only have half-closed its side (false), as a client that
+	// sends its request and then shutdown(SHUT_WR)s does (`nc -N`):
+	// net/http cancels the context when a read finds the connection's end,
+	// whichever it is. A half-closed client still gets its response; the
+	// request is given up when a write to the client fails. nil: every
+	// end is taken as a possible half-close, as gunicorn does.
+	// httpguard.ClientGone tells them apart. An HTTP/2 request's context
+	// ends when its client is gone.
+	ClientGone func(r *http.Request) bool
 
 	encoders sync.Pool
 }
@@ -100,14 +111,53 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (the client went away mid-body): the connection is cut.
 const abandoned = -1
 
+// errClientGone is the cause of a request context cancelled because its
+// client is gone.
+var errClientGone = errors.New("the client is gone")
+
+// requestContext is the context the request is served under: it ends at the
+// timeout, or when the client is gone. For HTTP/1.x that is not when
+// r.Context() ends (see ClientGone).
+func (h *Handler) requestContext(r *http.Request, start time.Time) (context.Context, context.CancelFunc) {
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if r.ProtoMajor == 1 {
+		var cancelCause context.CancelCauseFunc
+		ctx, cancelCause = context.WithCancelCause(context.WithoutCancel(r.Context()))
+		stop := context.AfterFunc(r.Context(), func() {
+			if h.ClientGone != nil && h.ClientGone(r) {
+				cancelCause(errClientGone)
+			}
+		})
+		cancel = func() {
+			stop()
+			cancelCause(nil)
+		}
+	} else {
+		ctx, cancel = context.WithCancel(r.Context())
+	}
+	if h.Timeout > 0 {
+		var cancelDeadline context.CancelFunc
+		ctx, cancelDeadline = context.WithDeadline(ctx, start.Add(h.Timeout))
+		parent := cancel
+		cancel = func() {
+			cancelDeadline()
+			parent()
+		}
+	}
+	return ctx, cancel
+}
+
+// clientLeft reports whether ctx, from requestContext, ended because the
+// client is gone (and not at the timeout).
+func clientLeft(ctx context.Context) bool {
+	return ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded)
+}
+
 // serve handles one request and returns the status sent (0: cut).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time) int {
-	ctx := r.Context()
-	if h.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, start.Add(h.Timeout))
-		defer cancel()
-	}
+	ctx, cancel := h.requestContext(r, start)
+	defer cancel()
 	body, file, n, status := h.readBody(w, r)
 	if status == abandoned {
 		abort()
@@ -129,7 +179,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time)
 	h.encoders.Put(e)
 	if err != nil {
 		switch {
-		case r.Context().Err() != nil:
+		case clientLeft(ctx):
 			abort() // the client left while queued
 		case errors.Is(err, context.DeadlineExceeded):
 			errorResponse(w, http.StatusServiceUnavailable, "Service Unavailable: no worker was free within the timeout")
@@ -282,6 +332,7 @@ type response struct {
 	label   string
 	status  int  // sent status, 0 before Start
 	started bool // headers written
+	broken  bool // the response cannot go on (a write to the client failed): cut it
 
 	// Once the worker streams faster than the client reads, the body goes
 	// through sp to a writer goroutine (see startSpool).
@@ -374,6 +425,10 @@ func (rs *response) run(ctx context.Context) int {
 		if grace != nil {
 			graceC = grace.C
 		}
+		var spDone <-chan struct{}
+		if rs.sp != nil {
+			spDone = rs.spDone
+		}
 		select {
 		case batch, ok = <-frames:
 		case <-ctx.Done():
@@ -382,6 +437,10 @@ func (rs *response) run(ctx context.Context) int {
 			grace = nil
 			rs.startSpool()
 			continue
+		case <-spDone:
+			// The writer stopped before the spool was closed: a write
+			// to the client failed.
+			rs.leave(ctx, nil)
 		}
 		if grace != nil {
 			grace.Stop()
@@ -393,8 +452,12 @@ func (rs *response) run(ctx context.Context) int {
 			rs.stopSpool()
 			return rs.fail(http.StatusBadGateway, "Bad Gateway: the worker died while handling the request")
 		}
-		for _, f := range batch {
-			if status, done := rs.frame(f); done {
+		for i, f := range batch {
+			status, done := rs.frame(f)
+			if rs.broken {
+				rs.leave(ctx, batch[i+1:])
+			}
+			if done {
 				return status
 			}
 		}
@@ -428,7 +491,9 @@ func (rs *response) frame(f wire.Frame) (status int, done bool) {
 	case wire.Body:
 		defer f.Release() // written to the client or copied into the spool
 		if rs.sp == nil {
-			rs.w.Write(f.Payload)
+			if _, err := rs.w.Write(f.Payload); err != nil {
+				rs.broken = true
+			}
 		} else if err := rs.sp.write(f.Payload); err != nil {
 			// The worker cannot be let go on sending what nobody takes.
 			rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s: %v", rs.label, err))
@@ -437,8 +502,12 @@ func (rs *response) frame(f wire.Frame) (status int, done bool) {
 			abort()
 		}
 	case wire.File:
-		rs.stopSpool()
-		rs.sendFile(f)
+		if rs.stopSpool() != nil {
+			f.Discard()
+			rs.broken = true
+			break
+		}
+		rs.broken = !rs.sendFile(f)
 	case wire.End:
 		rs.call.Close(true) // the worker is free; the client may still be reading
 		if !rs.started {
@@ -468,18 +537,34 @@ func (rs *response) frame(f wire.Frame) (status int, done bool) {
 // interrupted handles the request's context ending: the timeout or the
 // client leaving.
 func (rs *response) interrupted(ctx context.Context) int {
-	rs.cutSpool()
-	if rs.r.Context().Err() != nil {
-		// The client left. The worker may still be busy with the request:
-		// keep its capacity taken until it finishes, bounded by the timeout.
-		deadline, ok := ctx.Deadline()
-		go rs.drain(deadline, ok)
-		abort()
+	if clientLeft(ctx) {
+		rs.leave(ctx, nil)
 	}
+	rs.cutSpool()
 	elapsed := time.Since(rs.call.Started()).Round(time.Millisecond)
 	rs.h.Pool.Timeout(rs.call, fmt.Sprintf("request %s (request id %s) timed out after %s (--timeout %s)", rs.label, orDash(rs.r.Header.Get("X-Request-Id")), elapsed, rs.h.Timeout))
 	rs.call.Close(false)
 	return rs.fail(http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
+}
+
+// leave gives up a response whose client is gone and cuts the connection.
+// rest are the frames received and not yet handled. The worker may still
+// be busy with the request: its capacity stays taken until it finishes,
+// bounded by the timeout (see drain).
+func (rs *response) leave(ctx context.Context, rest []wire.Frame) {
+	rs.cutSpool()
+	ended := false
+	for _, f := range rest {
+		ended = ended || f.Type == wire.End || f.Type == wire.Error
+		f.Discard()
+	}
+	if ended {
+		rs.call.Close(true)
+	} else {
+		deadline, ok := ctx.Deadline()
+		go rs.drain(deadline, ok)
+	}
+	abort()
 }
 
 // drain waits for the worker to finish a request whose client left, so its
@@ -663,15 +748,17 @@ func parseStatus(s string) (int, error) {
 	return code, nil
 }
 
-// sendFile sends the file of a File frame: offset and length in the payload.
-func (rs *response) sendFile(f wire.Frame) {
+// sendFile sends the file of a File frame: offset and length in the
+// payload. false: the response cannot go on (the file could not be read or
+// the client written to).
+func (rs *response) sendFile(f wire.Frame) bool {
 	file := f.FD
 	defer file.Close()
 	v, err := pymarshal.Unmarshal(f.Payload)
 	t, ok := v.(pymarshal.Tuple)
 	if err != nil || !ok || len(t) != 2 {
 		rs.h.logf("%s: malformed File frame", rs.label)
-		abort()
+		return false
 	}
 	offset, _ := t[0].(int64)
 	length, _ := t[1].(int64)
@@ -679,15 +766,14 @@ func (rs *response) sendFile(f wire.Frame) {
 		st, err := file.Stat()
 		if err != nil {
 			rs.h.logf("%s: stat of the file to send: %v", rs.label, err)
-			abort()
+			return false
 		}
 		length = max(st.Size()-offset, 0)
 	}
 	if _, err := file.Seek(offset, io.SeekStart); err != nil {
 		rs.h.logf("%s: seek in the file to send: %v", rs.label, err)
-		abort()
+		return false
 	}
-	if _, err := io.Copy(rs.w, io.LimitReader(file, length)); err != nil {
-		abort()
-	}
+	_, err = io.Copy(rs.w, io.LimitReader(file, length))
+	return err == nil
 }
