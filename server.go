@@ -22,6 +22,7 @@ package hornbeam
 import (
 	"context"
 	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -40,7 +41,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hornbeam-go/hornbeam/accesslog"
-	"github.com/hornbeam-go/hornbeam/httpguard"
+	"github.com/hornbeam-go/hornbeam/errlog"
 	"github.com/hornbeam-go/hornbeam/pool"
 	"github.com/hornbeam-go/hornbeam/proxy"
 	"github.com/hornbeam-go/hornbeam/python"
@@ -76,7 +77,7 @@ type Options struct {
 	ForwardedHost         bool          // take the host from a trusted proxy's Forwarded host= / X-Forwarded-Host; off: keep the Host header
 	ProxyProtocol         bool          // accept PROXY protocol v1/v2 from trusted proxies
 	Static                []string      // "URL_PREFIX=DIR" mappings served by Go
-	ErrorLog              io.Writer     // default os.Stderr
+	ErrorLog              io.Writer     // default os.Stderr; lines are stamped by an errlog.Writer (this one, if it is one)
 	MaxBodySize           int64         // default 1 GiB; negative = unlimited
 	SpoolThreshold        int64         // request bodies above this reach the worker as a temporary file; default 64 KiB
 	ReadHeaderTimeout     time.Duration // default 10s
@@ -154,11 +155,14 @@ type Server struct {
 // Python traceback (*pool.StartError).
 func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	opts.defaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	app, err := ParseAppSpec(app)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, app: app, errorLog: log.New(opts.ErrorLog, "", log.LstdFlags), metrics: newMetrics(), serveErr: make(chan error, 8), done: make(chan struct{})}
+	s := &Server{opts: opts, app: app, errorLog: errorLogger(opts.ErrorLog), metrics: newMetrics(), serveErr: make(chan error, 8), done: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -221,7 +225,6 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	h := &wsgi.Handler{
 		Pool: s.pool, Timeout: timeout, MaxBodySize: maxBody, BodyTimeout: max(opts.BodyTimeout, 0),
 		ErrorLog: s.errorLog, Observe: s.metrics.observe, SpoolThreshold: opts.SpoolThreshold,
-		ClientGone: httpguard.ClientGone,
 	}
 	handler, err := s.handlerChain(h)
 	if err != nil {
@@ -239,17 +242,13 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		ErrorLog:          log.New(&filteredLog{s.errorLog}, "", 0),
 		Protocols:         &protos,
 	}
-	s.http.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		ctx = httpguard.ConnContext(ctx, c) // for limits and ClientGone
-		if opts.ProxyProtocol {
-			ctx = proxy.ConnContext(ctx, httpguard.Beneath(c)) // it looks for its own connection type
-		}
-		return ctx
+	if opts.ProxyProtocol {
+		s.http.ConnContext = proxy.ConnContext
 	}
 	if opts.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
+		cert, err := loadCertificate(opts.CertFile, opts.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("loading --certfile/--keyfile: %w", err)
+			return nil, err
 		}
 		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	}
@@ -267,12 +266,8 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	// sets up HTTP/2, so it cannot be read again per listener.
 	tlsConf := s.http.TLSConfig
 	for _, ln := range s.listeners {
-		// The guard sees the bytes as the client sent them (after a PROXY
-		// header); under TLS it can only observe (see package httpguard).
 		if tlsConf != nil {
-			ln = tls.NewListener(httpguard.Listener(ln, httpguard.Observe), tlsConf)
-		} else {
-			ln = httpguard.Listener(ln, httpguard.Inspect)
+			ln = tls.NewListener(ln, tlsConf)
 		}
 		go func(ln net.Listener) {
 			err := s.http.Serve(ln)
@@ -304,7 +299,7 @@ func Check(ctx context.Context, app string, opts Options) error {
 	defer os.RemoveAll(dir)
 	p, err := pool.New(pool.Config{
 		Python: opts.Python, App: app, Workers: 1, Threads: 1, PythonPath: opts.PythonPath,
-		RuntimeDir: dir, ErrorLog: log.New(opts.ErrorLog, "", log.LstdFlags),
+		RuntimeDir: dir, ErrorLog: errorLogger(opts.ErrorLog),
 	})
 	if err != nil {
 		return err
@@ -313,6 +308,149 @@ func Check(ctx context.Context, app string, opts Options) error {
 		return err
 	}
 	return p.Stop(ctx)
+}
+
+// ConfigError is a setting that cannot work, found by Options.Validate
+// before anything is opened (Start returns it too). Its message names the
+// setting as its flag (--bind, --static, ...). The command exits 2 on it.
+type ConfigError struct {
+	Setting string // the flag, like "--bind"
+	Err     error
+}
+
+func (e *ConfigError) Error() string { return e.Setting + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Validate checks the options as Start would, without binding or starting
+// anything: bind addresses' syntax, counts that must not be negative, the
+// health path, static mappings (and that their directories exist), the
+// trusted proxy list, the access log format and the TLS files. It returns
+// a *ConfigError for the first setting that cannot work.
+func (o Options) Validate() error {
+	o.defaults()
+	bad := func(setting, format string, args ...any) error {
+		return &ConfigError{Setting: setting, Err: fmt.Errorf(format, args...)}
+	}
+	for _, b := range o.Bind {
+		if err := checkBind(b); err != nil {
+			return &ConfigError{Setting: "--bind", Err: err}
+		}
+	}
+	if o.StatsBind != "" {
+		if err := checkBind(o.StatsBind); err != nil {
+			return &ConfigError{Setting: "--stats-bind", Err: err}
+		}
+	}
+	for _, c := range []struct {
+		setting string
+		n       int64
+	}{
+		{"--workers", int64(o.Workers)}, {"--threads", int64(o.Threads)}, {"--max-requests", int64(o.MaxRequests)},
+		{"--max-requests-jitter", int64(o.MaxRequestsJitter)}, {"--limit-request-line", int64(o.LimitRequestLine)},
+		{"--limit-request-fields", int64(o.LimitRequestFields)}, {"--limit-request-field-size", int64(o.LimitRequestFieldSize)},
+		{"--max-worker-memory", o.MaxWorkerMemory}, {"--state-max-bytes", o.StateMaxBytes}, {"--state-max-value-bytes", int64(o.StateMaxValueBytes)},
+	} {
+		if c.n < 0 {
+			return bad(c.setting, "must not be negative (got %d)", c.n)
+		}
+	}
+	if o.HealthPath != "" && !strings.HasPrefix(o.HealthPath, "/") {
+		return bad("--health-path", "%q must start with '/', like /healthz", o.HealthPath)
+	}
+	for _, m := range o.Static {
+		prefix, dir, err := static.ParseMapping(m)
+		if err == nil {
+			_, err = static.New(prefix, dir)
+		}
+		if err != nil {
+			return &ConfigError{Setting: "--static", Err: err}
+		}
+	}
+	if o.ForwardedAllowIPs != nil {
+		if _, err := proxy.NewTrust(o.ForwardedAllowIPs); err != nil {
+			return &ConfigError{Setting: "--forwarded-allow-ips", Err: err}
+		}
+	}
+	if _, err := accesslog.New(io.Discard, o.AccessLogFormat, o.AccessLogJSON); err != nil {
+		return &ConfigError{Setting: "--access-logformat", Err: err}
+	}
+	if o.KeyFile != "" && o.CertFile == "" {
+		return bad("--certfile", "missing: --keyfile %s was given without the certificate (--certfile CERT.pem)", o.KeyFile)
+	}
+	if o.CertFile != "" {
+		if _, err := loadCertificate(o.CertFile, o.KeyFile); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkBind checks the syntax of a bind address: HOST:PORT, :PORT or
+// unix:/path.
+func checkBind(b string) error {
+	if path, ok := strings.CutPrefix(b, "unix:"); ok {
+		if strings.TrimPrefix(path, "//") == "" {
+			return fmt.Errorf("%q: want unix:/path/to/socket", b)
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(b)
+	if err == nil && strings.ContainsAny(host, " \t/") {
+		err = fmt.Errorf("bad host %q", host)
+	}
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		return fmt.Errorf("%q: want HOST:PORT, :PORT or unix:/path (%v)", b, err)
+	}
+	return nil
+}
+
+// loadCertificate loads the TLS certificate and key. Without keyFile, the
+// certificate's PEM file must hold the private key too.
+func loadCertificate(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, &ConfigError{Setting: "--certfile", Err: err}
+	}
+	keyPEM, keySetting := certPEM, "--certfile"
+	if keyFile != "" {
+		if keyPEM, err = os.ReadFile(keyFile); err != nil {
+			return tls.Certificate{}, &ConfigError{Setting: "--keyfile", Err: err}
+		}
+		keySetting = "--keyfile"
+	} else if !hasPrivateKey(certPEM) {
+		return tls.Certificate{}, &ConfigError{Setting: "--keyfile", Err: fmt.Errorf("missing: --certfile %s holds no private key; give the key with --keyfile KEY.pem (or put it in the same PEM file)", certFile)}
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, &ConfigError{Setting: "--certfile/" + keySetting, Err: err}
+	}
+	return cert, nil
+}
+
+func hasPrivateKey(b []byte) bool {
+	for {
+		var block *pem.Block
+		if block, b = pem.Decode(b); block == nil {
+			return false
+		}
+		if strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			return true
+		}
+	}
+}
+
+// errorLogger is the *log.Logger the server logs through: its lines are
+// stamped by an errlog.Writer (w itself when it is one, else one at the
+// info level writing to w).
+func errorLogger(w io.Writer) *log.Logger {
+	ew, ok := w.(*errlog.Writer)
+	if !ok {
+		ew = errlog.New(w, errlog.Info)
+	}
+	return ew.Logger()
 }
 
 // ParseAppSpec checks "module:callable" and fills in the default callable
@@ -554,6 +692,6 @@ func (f *filteredLog) Write(b []byte) (int, error) {
 	if strings.Contains(msg, "TLS handshake error") && strings.Contains(msg, "EOF") {
 		return len(b), nil
 	}
-	f.l.Print(strings.TrimRight(msg, "\n"))
+	f.l.Print(errlog.WarningPrefix + strings.TrimRight(msg, "\n"))
 	return len(b), nil
 }

@@ -255,8 +255,8 @@ func TestBadArguments(t *testing.T) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and a message", args, code, out, errs)
 		}
 	}
-	if code, _, errs := mainWithTimeout(t, 5*time.Second, "--help"); code != 0 || !strings.Contains(errs, "usage: hornbeam top") {
-		t.Errorf("--help: exit %d, stderr %q", code, errs)
+	if code, out, errs := mainWithTimeout(t, 5*time.Second, "--help"); code != 0 || !strings.Contains(out, "usage: hornbeam top") || errs != "" {
+		t.Errorf("--help: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", code, out, errs)
 	}
 }
 

@@ -3,8 +3,8 @@
 // the server serves with --stats-bind.
 //
 // [Main] is the command's entry point. On a terminal it draws a screen
-// refreshed every --interval (a Bubble Tea program on the alternate
-// screen; q or Ctrl-C quits and restores the terminal); when stdout is not
+// refreshed every --interval (raw mode, on the alternate screen; q or
+// Ctrl-C quits and restores the terminal); when stdout is not
 // a terminal it prints a plain-text snapshot per interval instead; with
 // --once it prints one snapshot and exits.
 //
@@ -54,7 +54,7 @@ flags:
 // follow "top", and returns the process exit code: 0 on success (also when
 // the user quits with q or Ctrl-C), 1 when the stats endpoint cannot be
 // read on the first poll (with a one-line hint on stderr), 2 for bad
-// arguments.
+// arguments. --help prints the usage on stdout.
 //
 // Flags: --once (print one snapshot as plain text and exit), --interval
 // DUR (time between polls; a Go duration or a number of seconds; default
@@ -62,7 +62,9 @@ flags:
 //
 // stdin is read for keys when it is a terminal (otherwise /dev/tty is
 // used when it can be opened); the interactive screen is drawn only when
-// stdout is a terminal (*os.File), else plain text is written.
+// stdout is a terminal (*os.File), else plain text is written. The
+// terminal is never queried (for its colours or anything else), so
+// nothing waits on a terminal that does not answer.
 // SIGINT and SIGTERM end it cleanly.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -73,8 +75,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("hornbeam top", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
+	fs.Usage = func() { // --help: to stdout
+		fs.SetOutput(stdout)
+		fmt.Fprint(stdout, usage)
 		fs.PrintDefaults()
 	}
 	once := fs.Bool("once", false, "print one snapshot as plain text and exit")

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 )
@@ -164,7 +163,7 @@ func TestViewFitsHeightAndShowsPollErrors(t *testing.T) {
 	}
 	src, _ := NewSource("127.0.0.1:1")
 	m := &model{src: src, interval: time.Second, cur: cur, at: time.Now(), sum: Summarize(nil, cur, 0)}
-	m.Update(tea.WindowSizeMsg{Width: 120, Height: 15})
+	m.resize(120, 15)
 	view := m.View()
 	if n := strings.Count(view, "\n") + 1; n > 15 {
 		t.Errorf("view has %d lines for a 15-line terminal:\n%s", n, view)
@@ -172,7 +171,7 @@ func TestViewFitsHeightAndShowsPollErrors(t *testing.T) {
 	if !strings.Contains(view, "more workers") || !strings.HasSuffix(view, "q quit") {
 		t.Errorf("view:\n%s", view)
 	}
-	m.Update(pollMsg{err: &reachError{errors.New("connection refused")}, at: time.Now()})
+	m.polled(pollMsg{err: &reachError{errors.New("connection refused")}, at: time.Now()})
 	view = m.View()
 	if !strings.Contains(view, "poll failed") || !strings.Contains(view, "start hornbeam with --stats-bind 127.0.0.1:1") ||
 		!strings.Contains(view, "4242") {

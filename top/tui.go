@@ -1,133 +1,100 @@
 package top
 
+// The live screen is drawn with a handful of ANSI sequences, without a TUI
+// library: Bubble Tea's package init (and Lip Gloss's background detection)
+// query the terminal for its colours and wait up to 5 s for an answer, and
+// a package init runs in every hornbeam command, not only in `hornbeam top`.
+// Nothing here asks the terminal anything: it never waits on an answer.
+
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/term"
-
 	"github.com/hornbeam-go/hornbeam"
 )
 
-// runTUI draws the live screen on the terminal out until the user quits
-// (q, Esc or Ctrl-C) or ctx ends. Bubble Tea puts the input terminal in raw
-// mode and the screen on the alternate buffer, and restores both on exit.
-func runTUI(ctx context.Context, src *Source, first hornbeam.Stats, at time.Time, interval time.Duration, stdin io.Reader, out *os.File, stderr io.Writer) int {
-	r := lipgloss.NewRenderer(out)
-	m := &model{
-		ctx: ctx, src: src, interval: interval,
-		cur: first, at: at, sum: Summarize(nil, first, 0),
-		title:  r.NewStyle().Reverse(true).Bold(true),
-		header: r.NewStyle().Bold(true),
-		busy:   r.NewStyle().Foreground(lipgloss.Color("3")).Bold(true),
-		other:  r.NewStyle().Foreground(lipgloss.Color("5")),
-		bad:    r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
-		dim:    r.NewStyle().Faint(true),
+// Terminal sequences the screen uses.
+const (
+	altScreenOn  = "\x1b[?1049h"
+	altScreenOff = "\x1b[?1049l"
+	cursorHide   = "\x1b[?25l"
+	cursorShow   = "\x1b[?25h"
+	wrapOff      = "\x1b[?7l" // long lines are clipped by the terminal, not wrapped
+	wrapOn       = "\x1b[?7h"
+	home         = "\x1b[H"
+	clearLine    = "\x1b[K" // the rest of the line
+	clearBelow   = "\x1b[J"
+	clearScreen  = "\x1b[2J"
+)
+
+// style is an SGR attribute list ("1;33"); the zero style renders text as
+// it is.
+type style string
+
+// Render wraps s in the style's attributes.
+func (st style) Render(s string) string {
+	if st == "" {
+		return s
 	}
-	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(out), tea.WithAltScreen(), tea.WithoutSignalHandler()}
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(f.Fd()) {
-		opts = append(opts, tea.WithInput(f))
-	} else if tty, err := os.Open("/dev/tty"); err == nil {
-		defer tty.Close()
-		opts = append(opts, tea.WithInput(tty))
-	} else {
-		opts = append(opts, tea.WithInput(nil)) // no keys: SIGINT still ends it
-	}
-	_, err := tea.NewProgram(m, opts...).Run()
-	if err != nil && ctx.Err() == nil && !errors.Is(err, tea.ErrInterrupted) {
-		fmt.Fprintf(stderr, "hornbeam top: %v\n", err)
-		return 1
-	}
-	return 0
+	return "\x1b[" + string(st) + "m" + s + "\x1b[0m"
 }
 
-// model is the Bubble Tea model of the live screen.
+// screenStyles are the live screen's styles; with NO_COLOR set, bold,
+// faint and reverse only.
+func screenStyles() (title, header, busy, other, bad, dim style) {
+	if os.Getenv("NO_COLOR") != "" {
+		return "7;1", "1", "1", "", "1", "2"
+	}
+	return "7;1", "1", "33;1", "35", "31;1", "2"
+}
+
+// model is the state of the live screen.
 type model struct {
-	ctx      context.Context
 	src      *Source
 	interval time.Duration
 
-	prev     *hornbeam.Stats
-	cur      hornbeam.Stats
-	prevAt   time.Time
-	at       time.Time // when cur was read
-	sum      Summary
-	err      error     // of the last poll, nil when it succeeded
-	errAt    time.Time // when it failed
-	polls    int
-	width    int
-	height   int
-	quitting bool
+	prev   *hornbeam.Stats
+	cur    hornbeam.Stats
+	prevAt time.Time
+	at     time.Time // when cur was read
+	sum    Summary
+	err    error     // of the last poll, nil when it succeeded
+	errAt  time.Time // when it failed
+	polls  int
+	width  int
+	height int
 
-	title, header, busy, other, bad, dim lipgloss.Style
+	title, header, busy, other, bad, dim style
 }
 
-// tickMsg asks for a poll; pollMsg carries its result.
-type tickMsg struct{}
-
+// pollMsg is the result of one poll.
 type pollMsg struct {
 	st  hornbeam.Stats
 	err error
 	at  time.Time
 }
 
-func (m *model) tick() tea.Cmd {
-	return tea.Tick(m.interval, func(time.Time) tea.Msg { return tickMsg{} })
-}
+// resize records the terminal's size.
+func (m *model) resize(width, height int) { m.width, m.height = width, height }
 
-func (m *model) poll() tea.Cmd {
-	return func() tea.Msg {
-		st, err := m.src.Fetch(m.ctx)
-		return pollMsg{st: st, err: err, at: time.Now()}
+// polled takes in a poll's result; a failed poll keeps the last snapshot.
+func (m *model) polled(msg pollMsg) {
+	m.polls++
+	if msg.err != nil {
+		m.err, m.errAt = msg.err, msg.at
+		return
 	}
-}
-
-// Init schedules the first refresh; the first snapshot is already there.
-func (m *model) Init() tea.Cmd { return m.tick() }
-
-// Update handles keys, window sizes and polls.
-func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	switch msg := msg.(type) {
-	case tea.KeyMsg:
-		switch msg.String() {
-		case "q", "Q", "esc", "ctrl+c":
-			m.quitting = true
-			return m, tea.Quit
-		case "ctrl+z":
-			return m, tea.Suspend
-		}
-	case tea.WindowSizeMsg:
-		m.width, m.height = msg.Width, msg.Height
-	case tickMsg:
-		return m, m.poll()
-	case pollMsg:
-		m.polls++
-		if msg.err != nil {
-			m.err, m.errAt = msg.err, msg.at
-			return m, m.tick()
-		}
-		prev := m.cur
-		m.prev, m.prevAt = &prev, m.at
-		m.cur, m.at, m.err = msg.st, msg.at, nil
-		m.sum = Summarize(m.prev, m.cur, pollElapsed(m.prev, m.cur, m.prevAt, m.at))
-		return m, m.tick()
-	}
-	return m, nil
+	prev := m.cur
+	m.prev, m.prevAt = &prev, m.at
+	m.cur, m.at, m.err = msg.st, msg.at, nil
+	m.sum = Summarize(m.prev, m.cur, pollElapsed(m.prev, m.cur, m.prevAt, m.at))
 }
 
 // View draws the screen: a title bar, the totals, the worker table (cut
 // to the terminal's height) and a footer with keys or the last error.
 func (m *model) View() string {
-	if m.quitting {
-		return ""
-	}
 	var lines []string
 	title := fmt.Sprintf(" hornbeam top  %s  %s  every %s ", m.src, m.at.Format("15:04:05"), m.interval)
 	if m.width > len(title) {
@@ -164,4 +131,58 @@ func (m *model) View() string {
 	}
 	lines = append(lines, "", footer)
 	return strings.Join(lines, "\n")
+}
+
+// frame is what draws v over the previous screen: from the top left, each
+// line clearing what was left of the last one, and everything below the
+// last line cleared. Lines end in \r\n: the terminal is in raw mode.
+func frame(v string) string {
+	var b strings.Builder
+	b.WriteString(home)
+	for i, line := range strings.Split(v, "\n") {
+		if i > 0 {
+			b.WriteString("\r\n")
+		}
+		b.WriteString(line)
+		b.WriteString(clearLine)
+	}
+	b.WriteString(clearBelow)
+	return b.String()
+}
+
+// key is what a read from the keyboard asks for.
+type key int
+
+const (
+	keyNone key = iota
+	keyQuit
+	keySuspend
+)
+
+// parseKeys reads one read's worth of input: q, Q, Esc or Ctrl-C quit,
+// Ctrl-Z suspends; escape sequences (arrows, function keys) are ignored.
+func parseKeys(b []byte) key {
+	if len(b) == 1 && b[0] == 0x1b {
+		return keyQuit // Esc alone
+	}
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case 'q', 'Q', 0x03:
+			return keyQuit
+		case 0x1a:
+			return keySuspend
+		case 0x1b:
+			// A sequence: ESC [ ... final byte, or ESC O x.
+			if i+1 < len(b) && b[i+1] == 'O' {
+				i += 2
+				continue
+			}
+			for i++; i < len(b); i++ {
+				if c := b[i]; c >= 0x40 && c <= 0x7e && c != '[' {
+					break
+				}
+			}
+		}
+	}
+	return keyNone
 }

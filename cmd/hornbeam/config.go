@@ -67,6 +67,25 @@ func applyFile(fs *pflag.FlagSet, path string, src sources) error {
 		if f.Changed {
 			continue // a flag or an environment variable wins
 		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			if arr, ok := raw[k].([]any); ok {
+				// Each element as it is: Set would split a string
+				// holding a comma (--static, --bind take one per entry).
+				elems := make([]string, len(arr))
+				for i, e := range arr {
+					s, err := tomlString(e)
+					if err != nil {
+						return fmt.Errorf("--config %s: %s: %v", path, k, err)
+					}
+					elems[i] = s
+				}
+				if err := sv.Replace(elems); err != nil {
+					return fmt.Errorf("--config %s: %s = %q: %v", path, k, elems, err)
+				}
+				src[name] = "file " + path
+				continue
+			}
+		}
 		val, err := tomlString(raw[k])
 		if err != nil {
 			return fmt.Errorf("--config %s: %s: %v", path, k, err)
@@ -99,7 +118,36 @@ func tomlString(v any) (string, error) {
 	return "", fmt.Errorf("unsupported value %v (%T)", v, v)
 }
 
-// printConfig writes the effective settings as TOML, each with its source.
+// tomlQuote writes s as a TOML basic string.
+func tomlQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\u%04X`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// printConfig writes the effective settings as TOML, each with its source:
+// a file that --config loads back to the same settings.
 func printConfig(w io.Writer, fs *pflag.FlagSet, src sources) {
 	fmt.Fprintln(w, "# hornbeam's effective configuration (usable as --config)")
 	fs.VisitAll(func(f *pflag.Flag) {
@@ -111,18 +159,18 @@ func printConfig(w io.Writer, fs *pflag.FlagSet, src sources) {
 			from = "default"
 		}
 		var val string
-		switch f.Value.Type() {
-		case "stringSlice":
-			sv, _ := fs.GetStringSlice(f.Name)
-			q := make([]string, len(sv))
-			for i, s := range sv {
-				q[i] = fmt.Sprintf("%q", s)
+		switch sv, slice := f.Value.(pflag.SliceValue); {
+		case slice:
+			elems := sv.GetSlice()
+			q := make([]string, len(elems))
+			for i, s := range elems {
+				q[i] = tomlQuote(s)
 			}
 			val = "[" + strings.Join(q, ", ") + "]"
-		case "int", "int64", "bool":
+		case f.Value.Type() == "int" || f.Value.Type() == "int64" || f.Value.Type() == "bool":
 			val = f.Value.String()
-		default:
-			val = fmt.Sprintf("%q", f.Value.String())
+		default: // strings, durations ("1m30s") and sizes, which parse back
+			val = tomlQuote(f.Value.String())
 		}
 		fmt.Fprintf(w, "%s = %s  # %s\n", strings.ReplaceAll(f.Name, "-", "_"), val, from)
 	})

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,13 +21,14 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/hornbeam-go/hornbeam"
 	"github.com/hornbeam-go/hornbeam/accesslog"
+	"github.com/hornbeam-go/hornbeam/errlog"
 	"github.com/hornbeam-go/hornbeam/pool"
 	"github.com/hornbeam-go/hornbeam/proxy"
 	"github.com/hornbeam-go/hornbeam/top"
@@ -107,6 +109,7 @@ type config struct {
 	umask       string
 	configFile  string
 	printConfig bool
+	logLevel    string
 }
 
 func flags(c *config) *pflag.FlagSet {
@@ -114,7 +117,7 @@ func flags(c *config) *pflag.FlagSet {
 	fs.SortFlags = false
 	o := &c.opts
 	*o = hornbeam.Options{Workers: 4, Threads: 1, Timeout: 30 * time.Second, Keepalive: 2 * time.Second,
-		GracefulTimeout: 30 * time.Second, MaxRequests: 1000, Python: "python3", ReadHeaderTimeout: 10 * time.Second, BodyTimeout: 30 * time.Second,
+		GracefulTimeout: 30 * time.Second, MaxRequests: 0, Python: "python3", ReadHeaderTimeout: 10 * time.Second, BodyTimeout: 30 * time.Second,
 		MaxBodySize: 1 << 30, LimitRequestLine: 4094, LimitRequestFields: 100, LimitRequestFieldSize: 8190}
 	fs.StringSliceVarP(&o.Bind, "bind", "b", []string{"127.0.0.1:8000"}, "address to listen on, HOST:PORT or unix:/path (repeatable)")
 	fs.IntVarP(&o.Workers, "workers", "w", o.Workers, "Python worker processes")
@@ -129,13 +132,14 @@ func flags(c *config) *pflag.FlagSet {
 	fs.BoolVar(&o.CPUAffinity, "cpu-affinity", false, "pin worker i, and the server thread answering its state calls, to CPU i (Linux; state calls about 2x faster; for a server that has the machine to itself)")
 	fs.StringVar(&o.Python, "python", o.Python, "Python interpreter the workers run (Debian's packages: /usr/bin/python3)")
 	fs.StringVar(&c.venv, "venv", "", "virtualenv to run the workers in (uses DIR/bin/python)")
-	fs.StringVar(&o.CertFile, "certfile", "", "TLS certificate (PEM); enables HTTPS and HTTP/2")
-	fs.StringVar(&o.KeyFile, "keyfile", "", "TLS private key (PEM)")
-	fs.StringVar(&c.accessLog, "access-log", "", "access log file, - for stdout (default off)")
+	fs.StringVar(&o.CertFile, "certfile", "", "TLS certificate (PEM; the file may hold the private key too); enables HTTPS and HTTP/2")
+	fs.StringVar(&o.KeyFile, "keyfile", "", "TLS private key (PEM), if not in --certfile's file")
+	fs.StringVar(&c.accessLog, "access-log", "", "access log file, - for stdout (default off); SIGUSR1 reopens it")
 	fs.StringVar(&o.AccessLogFormat, "access-logformat", accesslog.DefaultFormat, "access log format with gunicorn's atoms: %(h)s %(r)s %(s)s %(D)s %({header}i)s ...")
 	fs.BoolVar(&o.AccessLogJSON, "access-log-json", false, "write the access log as JSON lines")
-	fs.StringVar(&c.errorLog, "error-log", "", "error log file, - for stdout (default stderr)")
-	fs.Var(duration{&o.GracefulTimeout}, "graceful-timeout", "on SIGTERM/SIGINT, how long in-flight requests may take to finish")
+	fs.StringVar(&c.errorLog, "error-log", "", "error log file, - for stdout (default stderr); SIGUSR1 reopens it")
+	fs.StringVar(&c.logLevel, "log-level", "info", "least severe error log lines written: debug, info, warning or error")
+	fs.Var(duration{&o.GracefulTimeout}, "graceful-timeout", "on SIGTERM/SIGINT, how long in-flight requests may take to finish (a second SIGINT or a SIGQUIT: stop at once)")
 	fs.Var(duration{&o.ReadHeaderTimeout}, "read-header-timeout", "how long a client may take to send its request headers")
 	fs.Var(duration{&o.BodyTimeout}, "body-timeout", "drop a request whose body stops arriving for this long (408)")
 	fs.Var(size{&o.MaxBodySize}, "max-body-size", "largest request body, bytes or with K/M/G (413 beyond; 0: unlimited)")
@@ -159,85 +163,154 @@ func flags(c *config) *pflag.FlagSet {
 	return fs
 }
 
-func openLog(path string, def io.Writer, stdout io.Writer) (io.Writer, error) {
+const usageHead = `Usage: hornbeam [flags] MODULE:CALLABLE
+       hornbeam [flags] check MODULE:CALLABLE   (import the app, exit 0 or 1)
+       hornbeam top [--once] [STATS_ADDR]        (watch a server started with --stats-bind)
+       hornbeam help                             (this text)
+
+Serves a Python WSGI application (CALLABLE defaults to "application").
+Every flag can also come from HORNBEAM_<FLAG> (e.g. HORNBEAM_WORKERS=8); a flag wins.
+Exit status: 0 stopped as asked, 1 failed while running (port in use, the app
+does not import), 2 a usage or configuration error.
+
+Flags:
+`
+
+func usage(w io.Writer, fs *pflag.FlagSet) { fmt.Fprint(w, usageHead, fs.FlagUsages()) }
+
+// usageError is a bad command line or configuration: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// validate checks the configuration as a real start would and returns the
+// options to start with (the flags' own values are left as they are, for
+// --print-config), the app, and whether this is `hornbeam check`. Every
+// error it returns means exit status 2.
+func (c *config) validate(fs *pflag.FlagSet) (opts hornbeam.Options, app string, check bool, level errlog.Level, err error) {
+	if c.workerClass != "wsgi" {
+		if c.workerClass == "asgi" {
+			return opts, "", false, 0, usagef("-k asgi is not supported yet; only WSGI applications can be served (-k wsgi)")
+		}
+		return opts, "", false, 0, usagef("unknown worker class %q; use -k wsgi", c.workerClass)
+	}
+	check = fs.NArg() == 2 && fs.Arg(0) == "check"
+	switch {
+	case fs.NArg() == 1 && fs.Arg(0) == "check":
+		return opts, "", false, 0, usagef("give the application to check: hornbeam check MODULE:CALLABLE")
+	case check || fs.NArg() == 1:
+		app = fs.Arg(fs.NArg() - 1)
+		if _, err := hornbeam.ParseAppSpec(app); err != nil {
+			return opts, "", false, 0, &usageError{err.Error()}
+		}
+	case fs.NArg() == 0 && c.printConfig:
+	default:
+		return opts, "", false, 0, usagef("give exactly one application, like: hornbeam myapp:application (see hornbeam --help)")
+	}
+	if level, err = errlog.ParseLevel(c.logLevel); err != nil {
+		return opts, "", false, 0, usagef("--log-level: %v", err)
+	}
+	opts = c.opts
+	opts.Bind = append([]string(nil), c.opts.Bind...)
+	if opts.Workers < 1 || opts.Threads < 1 {
+		return opts, "", false, 0, usagef("--workers and --threads must be at least 1 (got %d and %d)", opts.Workers, opts.Threads)
+	}
+	if c.venv != "" {
+		opts.Python = filepath.Join(c.venv, "bin", "python")
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = -1
+	}
+	if opts.BodyTimeout == 0 {
+		opts.BodyTimeout = -1
+	}
+	if opts.MaxBodySize == 0 {
+		opts.MaxBodySize = -1
+	}
+	if c.umask != "" {
+		m, err := strconv.ParseUint(strings.TrimPrefix(c.umask, "0o"), 8, 32)
+		if err != nil || m > 0o777 {
+			return opts, "", false, 0, usagef("--umask %q: want an octal mask like 007", c.umask)
+		}
+		opts.UnixSocketMode = os.FileMode(0o777 &^ m)
+	}
+	if err := opts.Validate(); err != nil {
+		return opts, "", false, 0, &usageError{err.Error()}
+	}
+	return opts, app, check, level, nil
+}
+
+// openLog opens a log destination: "" is def, "-" is stdout, anything
+// else a file (returned as f too, so that SIGUSR1 can reopen it).
+func openLog(path string, def io.Writer, stdout io.Writer) (w io.Writer, f *errlog.File, err error) {
 	switch path {
 	case "":
-		return def, nil
+		return def, nil, nil
 	case "-":
-		return stdout, nil
+		return stdout, nil, nil
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening log: %w", err)
+	if f, err = errlog.OpenFile(path); err != nil {
+		return nil, nil, err
 	}
-	return f, nil
+	return f, f, nil
 }
 
-// handleSignal carries out an operator's signal.
-func handleSignal(ctx context.Context, srv *hornbeam.Server, sig os.Signal, logf func(string, ...any)) {
-	switch sig {
-	case syscall.SIGHUP:
-		logf("SIGHUP: reloading the workers")
-		if err := srv.Reload(ctx); err != nil {
-			logf("reload failed: %v", err)
-		}
-	case syscall.SIGTTIN, syscall.SIGTTOU:
-		delta := 1
-		if sig == syscall.SIGTTOU {
-			delta = -1
-		}
-		n, err := srv.Scale(ctx, delta)
-		if err != nil {
-			logf("scaling failed: %v", err)
-		}
-		logf("%s: %d workers wanted", sig, n)
-	case syscall.SIGUSR2:
-		pid, err := upgrade(srv)
-		if err != nil {
-			logf("SIGUSR2: binary upgrade failed: %v", err)
-			return
-		}
-		logf("SIGUSR2: started a new hornbeam (pid %d) on the same sockets; send SIGTERM to this one (pid %d) once it serves", pid, os.Getpid())
+// pythonVersion names the interpreter the workers run and its version,
+// for the banner: "Python 3.11.2 at /usr/bin/python3".
+func pythonVersion(python string) string {
+	path, err := exec.LookPath(python)
+	if err != nil {
+		return "Python " + python + " (not found on PATH)"
 	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "-S", "-c", "import sys; print(sys.version.split()[0])").Output()
+	if v := strings.TrimSpace(string(out)); err == nil && v != "" {
+		return "Python " + v + " at " + path
+	}
+	return "Python (version unknown) at " + path
 }
 
-// upgrade starts the hornbeam binary anew on this server's listening
-// sockets (HORNBEAM_INHERIT_FDS), as nginx and gunicorn do on SIGUSR2. Both
-// serve until the operator stops the old one.
-func upgrade(srv *hornbeam.Server) (int, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return 0, err
+// importHint is the advice printed, once, when the app failed to import
+// because a module is missing: usually the packages are installed for
+// another interpreter than --python.
+func importHint(err error, python string) string {
+	var se *pool.StartError
+	if !errors.As(err, &se) {
+		return ""
 	}
-	files, err := srv.ListenerFiles()
-	if err != nil {
-		return 0, err
+	out := strings.TrimRight(se.Output, "\n")
+	last := out[strings.LastIndexByte(out, '\n')+1:]
+	if !strings.HasPrefix(last, "ModuleNotFoundError") {
+		return ""
 	}
-	defer func() {
-		for _, f := range files {
-			f.Close()
+	return fmt.Sprintf("hint: the app is imported by %s; if the module is installed for another interpreter, pass --python (Debian's packages are seen by /usr/bin/python3), and add the app's directory with --pythonpath", python)
+}
+
+// addrURL is how the banner names a listening address.
+func addrURL(a net.Addr, tls bool) string {
+	switch a.Network() {
+	case "tcp", "tcp4", "tcp6":
+		if tls {
+			return "https://" + a.String()
 		}
-	}()
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), "HORNBEAM_INHERIT_FDS="+strconv.Itoa(len(files)))
-	cmd.ExtraFiles = files
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return 0, err
+		return "http://" + a.String()
 	}
-	go cmd.Wait()
-	return cmd.Process.Pid, nil
+	return a.Network() + "://" + a.String()
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "top" {
-		return top.Main(args[1:], os.Stdin, stdout, stderr)
-	}
 	var c config
 	fs := flags(&c)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: hornbeam [flags] MODULE:CALLABLE\n       hornbeam [flags] check MODULE:CALLABLE   (import the app, exit 0 or 1)\n       hornbeam top [--once] [STATS_ADDR]        (watch a server started with --stats-bind)\n\nServes a Python WSGI application (CALLABLE defaults to \"application\").\nEvery flag can also come from HORNBEAM_<FLAG> (e.g. HORNBEAM_WORKERS=8); a flag wins.\n\nFlags:\n%s", fs.FlagUsages())
+	fs.Usage = func() { usage(stdout, fs) }
+	if len(args) > 0 && args[0] == "top" {
+		return top.Main(args[1:], os.Stdin, stdout, stderr)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -245,6 +318,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "hornbeam: %v (see hornbeam --help)\n", err)
 		return 2
+	}
+	if fs.NArg() > 0 && fs.Arg(0) == "help" {
+		usage(stdout, fs)
+		return 0
 	}
 	src := commandLineSources(fs)
 	if err := applyEnv(fs, src); err != nil {
@@ -257,125 +334,123 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if c.printConfig {
-		printConfig(stdout, fs, src)
-		return 0
-	}
 	if c.version {
 		fmt.Fprintf(stdout, "hornbeam %s\n", hornbeam.Version)
 		return 0
 	}
-	if c.workerClass != "wsgi" {
-		if c.workerClass == "asgi" {
-			fmt.Fprintln(stderr, "hornbeam: -k asgi is not supported yet; only WSGI applications can be served (-k wsgi)")
-		} else {
-			fmt.Fprintf(stderr, "hornbeam: unknown worker class %q; use -k wsgi\n", c.workerClass)
-		}
-		return 2
-	}
-	check := fs.NArg() == 2 && fs.Arg(0) == "check"
-	if fs.NArg() != 1 && !check {
-		fmt.Fprintln(stderr, "hornbeam: give exactly one application, like: hornbeam myapp:application (see hornbeam --help)")
-		return 2
-	}
-	app := fs.Arg(fs.NArg() - 1)
-	if c.opts.Workers < 1 || c.opts.Threads < 1 {
-		fmt.Fprintf(stderr, "hornbeam: --workers and --threads must be at least 1 (got %d and %d)\n", c.opts.Workers, c.opts.Threads)
-		return 2
-	}
-	if c.venv != "" {
-		c.opts.Python = filepath.Join(c.venv, "bin", "python")
-	}
-	if c.opts.Timeout == 0 {
-		c.opts.Timeout = -1
-	}
-	if c.opts.BodyTimeout == 0 {
-		c.opts.BodyTimeout = -1
-	}
-	if c.umask != "" {
-		m, err := strconv.ParseUint(strings.TrimPrefix(c.umask, "0o"), 8, 32)
-		if err != nil || m > 0o777 {
-			fmt.Fprintf(stderr, "hornbeam: --umask %q: want an octal mask like 007\n", c.umask)
-			return 2
-		}
-		c.opts.UnixSocketMode = os.FileMode(0o777 &^ m)
-	}
-	inherited, err := hornbeam.InheritedListeners()
+	opts, app, check, level, err := c.validate(fs)
 	if err != nil {
 		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
-		return 1
+		return 2
 	}
-	if len(inherited) > 0 {
-		c.opts.Listeners, c.opts.Bind = inherited, nil
+	if c.printConfig {
+		printConfig(stdout, fs, src)
+		return 0
 	}
-	if c.opts.MaxBodySize == 0 {
-		c.opts.MaxBodySize = -1
-	}
-	if c.opts.ErrorLog, err = openLog(c.errorLog, stderr, stdout); err != nil {
+
+	errOut, errFile, err := openLog(c.errorLog, stderr, stdout)
+	if err != nil {
 		fmt.Fprintf(stderr, "hornbeam: --error-log: %v\n", err)
 		return 2
 	}
+	elog := errlog.New(errOut, level)
+	opts.ErrorLog = elog
+	var accessFile *errlog.File
 	if c.accessLog != "" {
-		if c.opts.AccessLog, err = openLog(c.accessLog, nil, stdout); err != nil {
+		if opts.AccessLog, accessFile, err = openLog(c.accessLog, nil, stdout); err != nil {
 			fmt.Fprintf(stderr, "hornbeam: --access-log: %v\n", err)
 			return 2
 		}
 	}
-
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer cancel()
-	if check {
-		if err := hornbeam.Check(ctx, app, c.opts); err != nil {
-			var se *pool.StartError
-			if errors.As(err, &se) && c.errorLog != "" {
+	logf := elog.Logf
+	// fail reports why the run failed: in the error log and, when that is
+	// not stderr, on stderr too (with the worker's output, a traceback).
+	fail := func(err error, python func() string) {
+		var se *pool.StartError
+		if errOut != stderr {
+			if errors.As(err, &se) {
 				fmt.Fprintf(stderr, "%s\n", strings.TrimRight(se.Output, "\n"))
 			}
-			fmt.Fprintf(stderr, "hornbeam check: %v\n", err)
+			fmt.Fprintf(stderr, "hornbeam: %v\n", err)
+		}
+		logf(errlog.Error, "%v", err)
+		if hint := importHint(err, python()); hint != "" {
+			logf(errlog.Error, "%s", hint)
+			if errOut != stderr {
+				fmt.Fprintln(stderr, hint)
+			}
+		}
+	}
+
+	// The operator's signals are ours from here on, before anything is
+	// bound: a stop during boot ends it, a reload or scaling asked for
+	// then is carried out once the workers are up.
+	ctl := newControl(elog, []*errlog.File{errFile, accessFile})
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, operatorSignals...)
+	defer signal.Stop(sigs)
+	go ctl.loop(sigs)
+	defer ctl.close()
+
+	inherited, err := hornbeam.InheritedListeners()
+	if err != nil {
+		fail(err, func() string { return "" })
+		return 1
+	}
+	if len(inherited) > 0 {
+		opts.Listeners, opts.Bind = inherited, nil
+	}
+	pyInfo := make(chan string, 1)
+	go func() { pyInfo <- pythonVersion(opts.Python) }()
+	python := sync.OnceValue(func() string { return <-pyInfo })
+
+	if check {
+		if err := hornbeam.Check(ctl.stopCtx, app, opts); err != nil {
+			if ctl.stopCtx.Err() != nil {
+				return 0
+			}
+			fail(err, python)
 			return 1
 		}
 		fmt.Fprintf(stdout, "hornbeam check: %s imports and is callable\n", app)
 		return 0
 	}
-	srv, err := hornbeam.Start(ctx, app, c.opts)
-	if err != nil && ctx.Err() != nil {
-		fmt.Fprintln(stderr, "hornbeam: stopped by a signal before the workers were ready")
+	srv, err := hornbeam.Start(ctl.stopCtx, app, opts)
+	if err != nil && ctl.stopCtx.Err() != nil {
+		logf(errlog.Info, "stopped by %s before the workers were ready", ctl.stopSignal())
 		return 0
 	}
 	if err != nil {
-		var se *pool.StartError
-		if errors.As(err, &se) && c.errorLog != "" {
-			fmt.Fprintf(stderr, "%s\n", strings.TrimRight(se.Output, "\n"))
+		fail(err, python)
+		var ce *hornbeam.ConfigError
+		if errors.As(err, &ce) {
+			return 2
 		}
-		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
 		return 1
 	}
 	for _, a := range srv.Addrs() {
-		fmt.Fprintf(c.opts.ErrorLog, "hornbeam %s listening on %s://%s (%d workers, app %s)\n", hornbeam.Version, a.Network(), a, c.opts.Workers, app)
+		logf(errlog.Info, "hornbeam %s listening on %s (%d workers, app %s, pid %d, %s)", hornbeam.Version, addrURL(a, opts.CertFile != ""), opts.Workers, app, os.Getpid(), python())
 	}
 	if a := srv.StatsAddr(); a != nil {
-		fmt.Fprintf(c.opts.ErrorLog, "stats on http://%s/stats and /metrics\n", a)
+		logf(errlog.Info, "stats on http://%s/stats and /metrics", a)
 	}
-	ops := make(chan os.Signal, 8)
-	signal.Notify(ops, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR2)
-	defer signal.Stop(ops)
-	logf := func(format string, args ...any) { fmt.Fprintf(c.opts.ErrorLog, format+"\n", args...) }
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case err := <-srv.Err():
+	ctl.serving(srv)
+	select {
+	case <-ctl.stopCtx.Done():
+	case err := <-srv.Err():
+		logf(errlog.Error, "serving failed: %v", err)
+		if errOut != stderr {
 			fmt.Fprintf(stderr, "hornbeam: serving failed: %v\n", err)
-			srv.Stop(context.Background())
-			return 1
-		case sig := <-ops:
-			go handleSignal(ctx, srv, sig, logf)
 		}
+		ctl.stopping()
+		srv.Stop(context.Background())
+		return 1
 	}
-	fmt.Fprintf(c.opts.ErrorLog, "shutting down: finishing in-flight requests (up to %s)\n", c.opts.GracefulTimeout)
-	sctx, scancel := context.WithTimeout(context.Background(), c.opts.GracefulTimeout)
+	logf(errlog.Info, "%s: shutting down, finishing in-flight requests (up to %s; a second SIGINT or a SIGQUIT stops at once)", ctl.stopSignal(), opts.GracefulTimeout)
+	sctx, scancel := context.WithTimeout(ctl.cutCtx, opts.GracefulTimeout)
 	defer scancel()
 	if err := srv.Stop(sctx); err != nil {
-		fmt.Fprintf(c.opts.ErrorLog, "hornbeam: stopped with requests cut: %v\n", err)
+		logf(errlog.Warning, "stopped with requests cut: %v", err)
 	}
 	return 0
 }

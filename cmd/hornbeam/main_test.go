@@ -295,6 +295,9 @@ func lines(s string) []string {
 	return out
 }
 
+// logLine is a line of the error log: time stamp, level, message.
+var logLine = regexp.MustCompile(`^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \[(DEBUG|INFO|WARNING|ERROR)\] (.*)$`)
+
 // noGoCrash fails the test if stderr looks like a Go panic or stack dump.
 func noGoCrash(t *testing.T, stderr string) {
 	t.Helper()
@@ -338,19 +341,23 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// --help, -h and `hornbeam help` print the help on stdout and exit 0.
 func TestHelp(t *testing.T) {
-	for _, arg := range []string{"--help", "-h"} {
+	for _, arg := range []string{"--help", "-h", "help"} {
 		t.Run(arg, func(t *testing.T) {
 			stdout, stderr, code, _ := runHB(t, 10*time.Second, nil, arg)
 			if code != 0 {
 				t.Errorf("%s: exit status %d, want 0", arg, code)
 			}
-			out := stdout + stderr
+			if stderr != "" {
+				t.Errorf("%s wrote to stderr (the help belongs on stdout):\n%s", arg, stderr)
+			}
+			out := stdout
 			for _, flag := range []string{
 				"-b, --bind", "-w, --workers", "-k, --worker-class", "--threads", "-t, --timeout",
 				"--max-requests ", "--max-requests-jitter", "--keepalive", "--pythonpath", "--preload",
 				"--python ", "--venv", "--certfile", "--keyfile", "--access-log", "--error-log",
-				"--graceful-timeout", "--version", "HORNBEAM_", "MODULE:CALLABLE",
+				"--graceful-timeout", "--version", "HORNBEAM_", "MODULE:CALLABLE", "--log-level", "Exit status",
 			} {
 				if !strings.Contains(out, flag) {
 					t.Errorf("%s output does not mention %q:\n%s", arg, flag, out)
@@ -376,20 +383,21 @@ func TestStartupErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
+		code int      // 2: usage, a plain "hornbeam: " line; 1: run time, an [ERROR] log line
 		want []string // every one must be in the single line printed
 	}{
-		{"asgi", []string{"-b", bind, "-k", "asgi", "app:application"}, []string{"not supported yet"}},
-		{"spec with spaces", []string{"-b", bind, "--pythonpath", td, "not a spec!"}, []string{"not a spec!", "MODULE:CALLABLE"}},
-		{"spec with two colons", []string{"-b", bind, "--pythonpath", td, "a:b:c"}, []string{"a:b:c", "MODULE:CALLABLE"}},
-		{"spec without module", []string{"-b", bind, "--pythonpath", td, ":x"}, []string{`":x"`, "MODULE:CALLABLE"}},
-		{"missing interpreter", []string{"--python", "/nonexistent/python3", "-b", bind, "--pythonpath", td, "ok_app:application"}, []string{"/nonexistent/python3", "--python"}},
-		{"port in use", []string{"-b", heldAddr, "--pythonpath", td, "ok_app:application"}, []string{"already in use", heldAddr}},
+		{"asgi", []string{"-b", bind, "-k", "asgi", "app:application"}, 2, []string{"not supported yet"}},
+		{"spec with spaces", []string{"-b", bind, "--pythonpath", td, "not a spec!"}, 2, []string{"not a spec!", "MODULE:CALLABLE"}},
+		{"spec with two colons", []string{"-b", bind, "--pythonpath", td, "a:b:c"}, 2, []string{"a:b:c", "MODULE:CALLABLE"}},
+		{"spec without module", []string{"-b", bind, "--pythonpath", td, ":x"}, 2, []string{`":x"`, "MODULE:CALLABLE"}},
+		{"missing interpreter", []string{"--python", "/nonexistent/python3", "-b", bind, "--pythonpath", td, "ok_app:application"}, 1, []string{"/nonexistent/python3", "--python"}},
+		{"port in use", []string{"-b", heldAddr, "--pythonpath", td, "ok_app:application"}, 1, []string{"already in use", heldAddr}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stdout, stderr, code, took := runHB(t, 15*time.Second, nil, tt.args...)
-			if code == 0 {
-				t.Errorf("exit status 0, want non-zero")
+			if code != tt.code {
+				t.Errorf("exit status %d, want %d", code, tt.code)
 			}
 			if took > 5*time.Second {
 				t.Errorf("took %s to fail, want a prompt exit", took)
@@ -399,8 +407,11 @@ func TestStartupErrors(t *testing.T) {
 			if len(ls) != 1 {
 				t.Fatalf("stderr has %d lines, want exactly one:\n%s", len(ls), stderr)
 			}
-			if !strings.HasPrefix(ls[0], "hornbeam: ") {
+			if tt.code == 2 && !strings.HasPrefix(ls[0], "hornbeam: ") {
 				t.Errorf("message %q does not start with \"hornbeam: \"", ls[0])
+			}
+			if m := logLine.FindStringSubmatch(ls[0]); tt.code == 1 && (m == nil || m[2] != "ERROR") {
+				t.Errorf("message %q is not an [ERROR] line of the error log", ls[0])
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(ls[0], w) {
@@ -424,10 +435,12 @@ func TestAppImportFailures(t *testing.T) {
 		app      string
 		want     []string // in stderr
 		wantLast []string // in the final "hornbeam:" message
-		hint     bool     // a "hint:" line mentioning --python
+		hint     bool     // one "hint:" line mentioning --python (only for a missing module)
 	}{
 		{"syntax error", "broken", []string{"Traceback (most recent call last)", "broken.py", "SyntaxError"}, []string{"SyntaxError"}, false},
 		{"missing dependency", "missing_dep:application", []string{"Traceback (most recent call last)", "missing_dep.py", "ModuleNotFoundError", "no_such_module_xyz"}, []string{"ModuleNotFoundError"}, true},
+		{"missing app module", "no_such_app_xyz", []string{"ModuleNotFoundError", "no_such_app_xyz"}, []string{"ModuleNotFoundError"}, true},
+		{"name not in a module", "bad_name", []string{"ImportError", "no_such_name_xyz"}, []string{"ImportError"}, false},
 		{"missing attribute", "ok_app:nope", []string{"nope"}, []string{"nope"}, false},
 	}
 	for _, tt := range tests {
@@ -435,8 +448,8 @@ func TestAppImportFailures(t *testing.T) {
 			bind := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 			// Two workers: both fail; the server must give up, not restart them.
 			_, stderr, code, took := runHB(t, 20*time.Second, nil, "-b", bind, "-w", "2", "--pythonpath", td, tt.app)
-			if code == 0 {
-				t.Errorf("exit status 0, want non-zero")
+			if code != 1 {
+				t.Errorf("exit status %d, want 1", code)
 			}
 			if took > 8*time.Second {
 				t.Errorf("took %s to give up, want a few seconds", took)
@@ -449,28 +462,26 @@ func TestAppImportFailures(t *testing.T) {
 			}
 			var last string
 			for _, l := range lines(stderr) {
-				if strings.HasPrefix(l, "hornbeam: ") {
+				if m := logLine.FindStringSubmatch(l); m != nil && m[2] == "ERROR" && !strings.HasPrefix(m[3], "hint:") {
 					last = l
 				}
 			}
 			if last == "" {
-				t.Fatalf("no \"hornbeam: \" message in stderr:\n%s", stderr)
+				t.Fatalf("no [ERROR] message in stderr:\n%s", stderr)
 			}
 			for _, w := range tt.wantLast {
 				if !strings.Contains(last, w) {
 					t.Errorf("final message %q does not contain %q", last, w)
 				}
 			}
-			if tt.hint {
-				found := false
-				for _, l := range lines(stderr) {
-					if i := strings.Index(l, "hint:"); i >= 0 && strings.Contains(l[i:], "--python") {
-						found = true
-					}
+			hints := 0
+			for _, l := range lines(stderr) {
+				if i := strings.Index(l, "hint:"); i >= 0 && strings.Contains(l[i:], "--python") {
+					hints++
 				}
-				if !found {
-					t.Errorf("no \"hint:\" line mentioning --python in stderr:\n%s", stderr)
-				}
+			}
+			if want := map[bool]int{true: 1, false: 0}[tt.hint]; hints != want {
+				t.Errorf("%d \"hint:\" lines mentioning --python in stderr, want %d:\n%s", hints, want, stderr)
 			}
 			if strings.Contains(stderr, "listening on") {
 				t.Errorf("the server said it was listening although the app cannot load")
@@ -488,14 +499,19 @@ func TestAppImportFailureWithErrorLogFile(t *testing.T) {
 	if code == 0 {
 		t.Errorf("exit status 0, want non-zero")
 	}
-	for _, w := range []string{"Traceback (most recent call last)", "ModuleNotFoundError: No module named 'no_such_module_xyz'", "hint:"} {
+	for _, w := range []string{"Traceback (most recent call last)", "ModuleNotFoundError: No module named 'no_such_module_xyz'", "hint:", "hornbeam: cannot load the app"} {
 		if !strings.Contains(stderr, w) {
 			t.Errorf("stderr does not contain %q:\n%s", w, stderr)
 		}
 	}
 	b, _ := os.ReadFile(logFile)
-	if !strings.Contains(string(b), "ModuleNotFoundError") {
-		t.Errorf("error log file does not hold the worker's traceback:\n%s", b)
+	for _, w := range []string{"ModuleNotFoundError", "[ERROR] cannot load the app"} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("error log file does not hold %q:\n%s", w, b)
+		}
+	}
+	if n, m := strings.Count(stderr, "hint:"), strings.Count(string(b), "hint:"); n != 1 || m != 1 {
+		t.Errorf("the hint is on stderr %d times and in the file %d times, want once each", n, m)
 	}
 }
 
@@ -779,7 +795,7 @@ func TestAccessLogAndErrorLogFile(t *testing.T) {
 	}
 
 	errLog := readLog()
-	for _, w := range []string{fmt.Sprintf("listening on tcp://127.0.0.1:%d", port), "ok_app: imported in pid"} {
+	for _, w := range []string{fmt.Sprintf("listening on http://127.0.0.1:%d", port), "ok_app: imported in pid"} {
 		if !strings.Contains(errLog, w) {
 			t.Errorf("error log file does not contain %q:\n%s", w, errLog)
 		}

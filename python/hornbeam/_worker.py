@@ -352,14 +352,8 @@ def _load(spec):
     """Import the app, or exit with status 3 and the traceback."""
     try:
         return _import_app(spec)
-    except BaseException as e:
-        traceback.print_exc()
-        if isinstance(e, ImportError):
-            sys.stderr.write(
-                "hint: the app is imported by %s (Python %d.%d); if the module is installed for another "
-                "interpreter, pass --python (Debian's packages are seen by /usr/bin/python3), and add the "
-                "app's directory with --pythonpath\n" % (sys.executable, sys.version_info[0], sys.version_info[1])
-            )
+    except BaseException:
+        traceback.print_exc()  # the server adds a hint, once, for a ModuleNotFoundError
         sys.stderr.flush()
         os._exit(EXIT_IMPORT_FAILED)
 
