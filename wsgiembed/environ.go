@@ -10,33 +10,34 @@ import (
 	"github.com/hornbeam-go/hornbeam/pymarshal"
 )
 
-// appendEnviron writes the request's WSGI environ (PEP 3333) as a marshal
-// dict, key for key what the process mode sends (wsgi/environ.go: keep the
-// two the same). Strings are "native strings": the request's bytes as
-// latin-1 code points. The body goes under "hornbeam.body": the bytes when
-// body is not nil, else the descriptor fd of its spooled file when fd >= 0;
-// bodyLen is its length however it travels (-1: no body).
+// appendEnviron writes the request's WSGI environ (PEP 3333) as marshal
+// data, key for key what the process mode sends (wsgi/environ.go: keep the
+// two the same), in the shape hornbeam._embed.App.handle takes:
+//
+//	((REQUEST_METHOD, PATH_INFO, QUERY_STRING, REQUEST_URI, SERVER_PROTOCOL,
+//	  wsgi.url_scheme, SERVER_NAME, SERVER_PORT, REMOTE_ADDR, REMOTE_PORT),
+//	 BODY, {other keys: HTTP_HOST, CONTENT_TYPE, CONTENT_LENGTH, HTTP_*})
+//
+// RAW_URI is REQUEST_URI; SCRIPT_NAME and the wsgi.* keys are Python's.
+// Strings are "native strings": the request's bytes as latin-1 code points.
+// BODY is the bytes when body is not nil, else the descriptor fd of its
+// spooled file when fd >= 0, else None; bodyLen is its length however it
+// travels (-1: no body).
 func appendEnviron(e *pymarshal.Encoder, r *http.Request, body []byte, fd int, bodyLen int64) {
 	e.Reset()
-	e.BeginDict()
-	kv := func(k, v string) {
-		e.Latin1Str(k)
-		e.Latin1Str(v)
-	}
-	kv("REQUEST_METHOD", r.Method)
-	kv("SCRIPT_NAME", "")
-	kv("PATH_INFO", r.URL.Path)
-	kv("QUERY_STRING", r.URL.RawQuery)
-	kv("RAW_URI", r.RequestURI)
-	kv("REQUEST_URI", r.RequestURI)
+	e.BeginTuple(3)
+	e.BeginTuple(10)
+	e.Latin1Str(r.Method)
+	e.Latin1Str(r.URL.Path)
+	e.Latin1Str(r.URL.RawQuery)
+	e.Latin1Str(r.RequestURI)
 	switch r.ProtoMajor {
 	case 2:
-		kv("SERVER_PROTOCOL", "HTTP/2")
+		e.Latin1Str("HTTP/2")
 	default:
-		kv("SERVER_PROTOCOL", r.Proto)
+		e.Latin1Str(r.Proto)
 	}
-	kv("wsgi.url_scheme", proxy.Scheme(r))
-
+	e.Latin1Str(proxy.Scheme(r))
 	host, port := splitHostPort(r.Host)
 	if port == "" {
 		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
@@ -46,11 +47,26 @@ func appendEnviron(e *pymarshal.Encoder, r *http.Request, body []byte, fd int, b
 	if host == "" {
 		host = "localhost"
 	}
-	kv("SERVER_NAME", host)
-	kv("SERVER_PORT", port)
+	e.Latin1Str(host)
+	e.Latin1Str(port)
 	raddr, rport := splitHostPort(r.RemoteAddr)
-	kv("REMOTE_ADDR", raddr)
-	kv("REMOTE_PORT", rport)
+	e.Latin1Str(raddr)
+	e.Latin1Str(rport)
+
+	switch {
+	case body != nil:
+		e.Bytes(body)
+	case fd >= 0:
+		e.Int(int64(fd))
+	default:
+		e.None()
+	}
+
+	e.BeginDict()
+	kv := func(k, v string) {
+		e.Latin1Str(k)
+		e.Latin1Str(v)
+	}
 	if r.Host != "" {
 		kv("HTTP_HOST", r.Host)
 	}
@@ -89,13 +105,6 @@ func appendEnviron(e *pymarshal.Encoder, r *http.Request, body []byte, fd int, b
 		} else {
 			e.Latin1Str(strings.Join(vs, ","))
 		}
-	}
-	if body != nil {
-		e.Latin1Str("hornbeam.body")
-		e.Bytes(body)
-	} else if fd >= 0 {
-		e.Latin1Str("hornbeam.body")
-		e.Int(int64(fd))
 	}
 	e.EndDict()
 }

@@ -86,6 +86,7 @@ type request struct {
 	started bool // head written
 	failed  bool // answered with an error already: the rest is dropped
 	broken  bool // a write to the client failed
+	length  int  // >= 0: the Content-Length to add to the head
 	fl      *flusher
 }
 
@@ -116,7 +117,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		e = new(pymarshal.Encoder)
 	}
 	appendEnviron(e, r, body, fd, n)
-	rq := &request{h: h, a: h.App, w: w, r: r}
+	rq := &request{h: h, a: h.App, w: w, r: r, length: -1}
 	out := h.App.callHandle(rq, e.Data(), fd)
 	h.encoders.Put(e)
 	if out.err != nil {
@@ -128,7 +129,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	switch out.data[0] {
 	case 'R':
-		return rq.complete(out.data[1:])
+		return rq.complete(out.data[1:], false)
+	case 'L':
+		return rq.complete(out.data[1:], true)
 	case 'E':
 		return rq.appError(out.data[1:])
 	case 'S':
@@ -290,9 +293,13 @@ func splitHead(p []byte) (head, body []byte) {
 	return p[:i], p[i+4:]
 }
 
-// complete sends a response that is all there: HEAD CRLFCRLF BODY.
-func (rq *request) complete(p []byte) int {
+// complete sends a response that is all there: HEAD CRLFCRLF BODY, with a
+// Content-Length added when withLength.
+func (rq *request) complete(p []byte, withLength bool) int {
 	head, body := splitHead(p)
+	if withLength {
+		rq.length = len(body)
+	}
 	if len(head) > 0 && !rq.start(head) {
 		return rq.fail()
 	}
@@ -467,6 +474,9 @@ func (rq *request) start(headBytes []byte) bool {
 			continue
 		}
 		hd[name] = append(hd[name], value)
+	}
+	if rq.length >= 0 {
+		hd["Content-Length"] = []string{strconv.Itoa(rq.length)}
 	}
 	rq.status = code
 	rq.started = true

@@ -9,16 +9,20 @@ socket. Go holds the GIL only for these calls:
     step(stream)                -> the next chunk of a streamed response
     stop(stream)                -> close() of a stream Go gives up on
 
-The environ comes from Go as marshal data (the same keys and values as the
-process mode, see wsgi/environ.go), with the body under "hornbeam.body":
-bytes (an io.BytesIO is made of them) or the number of a descriptor to an
-unlinked temporary file, which becomes wsgi.input and is closed after the
-request. The checks are the process mode's own (_worker._check_headers).
+The environ comes from Go as marshal data: the same keys and values as the
+process mode (see wsgi/environ.go), as (VALUES, BODY, EXTRA) where VALUES
+are those of the fixed _KEYS (copied with zip into a copy of a template
+that holds the constant ones: cheaper than a whole dict from marshal) and
+EXTRA a dict of the others. BODY is None, bytes (an io.BytesIO is made of
+them) or the number of a descriptor to an unlinked temporary file, which
+becomes wsgi.input and is closed after the request. The checks are the
+process mode's own (_worker._check_headers).
 
 handle() returns one bytes object for a response that is complete when the
 app returns (a list, or an empty iterable), which Go sends without the GIL:
 
     b"R" + HEAD + b"\\r\\n\\r\\n" + BODY     HEAD = status [+ "\\r\\n" + name + ":" + value ...]
+    b"L" + HEAD + b"\\r\\n\\r\\n" + BODY     the same, and Go adds the Content-Length
     b"E" + summary + b"\\0" + traceback       the app failed before its response started (500)
 
 HEAD is latin-1 (the checks allow nothing else, and no CR or LF inside a
@@ -41,38 +45,46 @@ import stat
 import sys
 import traceback
 
-from ._worker import FileWrapper, _check_headers, _content_length, _import_app, _wants_length
+from ._worker import FileWrapper, _check_headers, _content_length, _import_app
 
 __all__ = ["App", "load", "step", "stop"]
 
 _CRLF2 = b"\r\n\r\n"
 
-# Encoded statuses and header lines, by value: an app sends the same few
-# again and again. Only checked values get here; both start over when full.
+# Encoded statuses and header lines (with whether the line is a
+# Content-Length), by value: an app sends the same few again and again.
+# Only checked values get here; both start over when full.
 _STATUS_BYTES = {}
-_LINE_BYTES = {}
+_LINES = {}
 _CACHE_MAX = 4096
 
 
-def _head_parts(status, headers, parts):
-    """Append the latin-1 bytes of a checked status and headers to parts."""
+def _head(status, headers, parts):
+    """Append the latin-1 HEAD of a status and headers to parts; return
+    whether a Content-Length is among the headers. A value not seen yet is
+    checked again here: the app may have changed the list since
+    start_response checked it."""
     s = _STATUS_BYTES.get(status)
-    if s is None or type(status) is not str:
+    if s is None:
+        _check_headers(status, [])
         s = status.encode("latin-1")
         if len(_STATUS_BYTES) >= _CACHE_MAX:
             _STATUS_BYTES.clear()
         _STATUS_BYTES[status] = s
     parts.append(s)
+    has_length = False
     for h in headers:
-        line = _LINE_BYTES.get(h) if type(h[0]) is str and type(h[1]) is str else None
+        line = _LINES.get(h)
         if line is None:
-            line = ("\r\n" + h[0] + ":" + h[1]).encode("latin-1")
-            if type(h[0]) is str and type(h[1]) is str:
-                if len(_LINE_BYTES) >= _CACHE_MAX:
-                    _LINE_BYTES.clear()
-                _LINE_BYTES[h] = line
-        parts.append(line)
-    return parts
+            _check_headers(status, [h])
+            line = (("\r\n" + h[0] + ":" + h[1]).encode("latin-1"), h[0].lower() == "content-length")
+            if len(_LINES) >= _CACHE_MAX:
+                _LINES.clear()
+            _LINES[h] = line
+        parts.append(line[0])
+        if line[1]:
+            has_length = True
+    return has_length
 
 
 def _as_bytes(data):
@@ -132,7 +144,7 @@ class _Response:
         if not self.sent:
             if self.status is None:
                 raise AssertionError("the application sent body bytes before calling start_response")
-            _head_parts(self.status, self.headers, parts)
+            _head(self.status, self.headers, parts)
             self.sent = True
         return parts
 
@@ -142,7 +154,7 @@ class _Response:
         if not self.sent:
             if self.status is None:
                 raise AssertionError("the application sent body bytes before calling start_response")
-            _head_parts(self.status, self.headers, parts)
+            _head(self.status, self.headers, parts)
         parts.append(_CRLF2)
         parts.append(data)
         self.emit(b"".join(parts))  # raises if it cannot be sent from this thread
@@ -187,13 +199,22 @@ def stop(stream):
     stream.close()
 
 
+# The environ's fixed keys, in the order of the values Go sends.
+_KEYS = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "SERVER_PROTOCOL",
+         "wsgi.url_scheme", "SERVER_NAME", "SERVER_PORT", "REMOTE_ADDR", "REMOTE_PORT")
+
+_BytesIO = io.BytesIO
+
+
 class App:
     """The application and the per-request call."""
 
     def __init__(self, app, emit, threads=1):
         self.app = app
         self.emit = emit
-        self.base = {
+        # What every environ starts as (a dict copy is the cheapest way).
+        self.template = {
+            "SCRIPT_NAME": "",
             "wsgi.version": (1, 0),
             "wsgi.errors": sys.stderr,
             "wsgi.multithread": threads > 1,
@@ -211,21 +232,60 @@ class App:
             parts.append(("\r\n" + name + ":" + value).encode("latin-1"))
         self.emit(b"".join(parts))
 
-    def handle(self, environ):
-        body = environ.pop("hornbeam.body", b"")
-        inp = io.BytesIO(body) if type(body) is bytes else os.fdopen(body, "rb")
-        environ.update(self.base)
+    def handle(self, request):
+        """Serve one request: (VALUES, BODY, EXTRA) from Go, where VALUES
+        are the _KEYS' values, BODY is None, bytes or a descriptor, and
+        EXTRA holds the other keys (HTTP_*, CONTENT_*)."""
+        (method, path, query, uri, proto, scheme, sname, sport, raddr, rport), body, extra = request
+        environ = self.template.copy()
+        environ["REQUEST_METHOD"] = method
+        environ["PATH_INFO"] = path
+        environ["QUERY_STRING"] = query
+        environ["RAW_URI"] = uri
+        environ["REQUEST_URI"] = uri
+        environ["SERVER_PROTOCOL"] = proto
+        environ["wsgi.url_scheme"] = scheme
+        environ["SERVER_NAME"] = sname
+        environ["SERVER_PORT"] = sport
+        environ["REMOTE_ADDR"] = raddr
+        environ["REMOTE_PORT"] = rport
+        environ.update(extra)
+        if body is None:
+            inp = _BytesIO()
+        elif type(body) is bytes:
+            inp = _BytesIO(body)
+        else:
+            inp = os.fdopen(body, "rb")
         environ["wsgi.input"] = inp
         r = _Response(self.emit)
-        result = None
+        result = t = None
         streaming = False
         try:
             result = self.app(environ, r.start_response)
             t = type(result)
+            if (t is list or t is tuple) and not r.sent and r.status is not None:
+                # Everything is in memory: send it at once. b"L": Go adds
+                # the Content-Length, unless the app gave one or it may have
+                # no body (as the process mode: _worker._wants_length).
+                status = r.status
+                parts = [b"L"]
+                has_length = _head(status, r.headers, parts)
+                parts.append(_CRLF2)
+                r.sent = True
+                if has_length:
+                    has_length = _content_length(r.headers) is not None
+                for data in result:
+                    if type(data) is bytes:
+                        if data:
+                            parts.append(data)
+                    else:
+                        has_length = True
+                        if data:
+                            parts.append(_as_bytes(data))
+                if has_length or status[0] == "1" or status[:3] == "204" or status[:3] == "304":
+                    parts[0] = b"R"
+                return b"".join(parts)
             if t is list or t is tuple:
-                # Everything is in memory: say how long it is, send it at once.
-                if r.status is not None and not r.sent and _wants_length([r.status, r.headers], result):
-                    r.headers = r.headers + [("Content-Length", str(sum(map(len, result))))]
                 parts = r.head(b"R")
                 parts.append(_CRLF2)
                 for data in result:
@@ -243,7 +303,7 @@ class App:
                     parts.append(_CRLF2)
                     parts.append(_as_bytes(data))
                     streaming = True
-                    return b"".join(parts), _Stream(it, result, environ, None if type(body) is bytes else inp)
+                    return b"".join(parts), _Stream(it, result, environ, None if type(body) is not int else inp)
             parts = r.head(b"R")  # an empty iterable: the head alone
             parts.append(_CRLF2)
             return b"".join(parts)
@@ -251,8 +311,9 @@ class App:
             return b"E" + _failure(environ, e).encode("utf-8", "backslashreplace")
         finally:
             if not streaming:
-                _close(result)
-                if type(body) is not bytes:
+                if t is not list and t is not tuple:
+                    _close(result)
+                if type(body) is int:
                     inp.close()
 
     def _file(self, r, wrapper):
