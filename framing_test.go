@@ -33,14 +33,11 @@ type framingCase struct {
 
 func req(s ...string) []string { return s }
 
-// framingExchange sends the pieces and reads up to want responses as
-// hostileRoundTrip does.
-func framingExchange(t *testing.T, addr string, pieces []string, want int) hostileExchange {
+// framingExchange sends the pieces on a new connection and reads up to
+// want responses as hostileRoundTrip does.
+func framingExchange(t *testing.T, dial func() (net.Conn, error), pieces []string, want int) hostileExchange {
 	t.Helper()
-	if len(pieces) == 1 {
-		return hostileRoundTrip(t, addr, pieces[0], want)
-	}
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := dial()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +74,18 @@ func framingExchange(t *testing.T, addr string, pieces []string, want int) hosti
 
 func runFraming(t *testing.T, s *testServer, cases []framingCase) {
 	t.Helper()
+	dial := func() (net.Conn, error) { return net.DialTimeout("tcp", hostOf(s), 5*time.Second) }
+	if strings.HasPrefix(s.URL, "https:") {
+		dial = func() (net.Conn, error) {
+			d := &net.Dialer{Timeout: 5 * time.Second}
+			return tls.DialWithDialer(d, "tcp", hostOf(s), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		}
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := hostileCounter(t, s, "calls")
 			smuggledBefore := hostileCounter(t, s, "path:/smuggled")
-			ex := framingExchange(t, hostOf(s), c.pieces, max(len(c.status), 1))
+			ex := framingExchange(t, dial, c.pieces, max(len(c.status), 1))
 			if fmt.Sprint(ex.statuses) != fmt.Sprint(c.status) {
 				t.Errorf("statuses %v, want %v; bodies %.300q", ex.statuses, c.status, ex.bodies)
 			}
@@ -106,8 +110,8 @@ func runFraming(t *testing.T, s *testServer, cases []framingCase) {
 			}
 		})
 	}
-	if code, _ := get(t, s.URL+"/alive"); code != 200 {
-		t.Errorf("afterwards: %d", code)
+	if ex := framingExchange(t, dial, req("GET /alive HTTP/1.1\r\nHost: x\r\n\r\n"), 1); fmt.Sprint(ex.statuses) != "[200]" {
+		t.Errorf("afterwards: %v", ex.statuses)
 	}
 }
 
@@ -217,6 +221,24 @@ func TestFramingChunkSize(t *testing.T) {
 		// guard; net/http itself refuses it (its parser reads "5 " as the
 		// size), and the server answers its error with 400.
 		{name: "whitespace before an extension (refused by net/http)", pieces: req(head + "5 ;ext=1\r\nhello\r\n0\r\n\r\n"), status: []int{400}, fate: hostileMustClose, body: "chunk"},
+	})
+}
+
+// TestFramingTLS: the same checks for HTTP/1.x over TLS.
+func TestFramingTLS(t *testing.T) {
+	cert, key := selfSigned(t)
+	s := start(t, "hostile_count", hornbeam.Options{Workers: 1, CertFile: cert, KeyFile: key, Keepalive: 30 * time.Second})
+	head := "POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	runFraming(t, s, []framingCase{
+		{name: "pipelined", pieces: req("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"),
+			status: []int{200, 200}, fate: hostileMustKeep, calls: 2, body: `"body": "hi"`},
+		{name: "HTTP/1.0 with Transfer-Encoding",
+			pieces: req("POST /first HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n1c\r\nGET /smuggled HTTP/1.0\r\n\r\n"),
+			status: []int{400}, fate: hostileMustClose, body: "Transfer-Encoding in an HTTP/1.0 request"},
+		{name: "whitespace after a chunk size", pieces: req(head + "0 \r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"),
+			status: []int{400}, fate: hostileMustClose, body: "chunk"},
+		{name: "authority-form target", pieces: req("GET example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n"),
+			status: []int{400}, fate: hostileMustClose, body: "Bad Request"},
 	})
 }
 

@@ -42,6 +42,7 @@ import (
 
 	"github.com/hornbeam-go/hornbeam/accesslog"
 	"github.com/hornbeam-go/hornbeam/errlog"
+	"github.com/hornbeam-go/hornbeam/httpguard"
 	"github.com/hornbeam-go/hornbeam/pool"
 	"github.com/hornbeam-go/hornbeam/proxy"
 	"github.com/hornbeam-go/hornbeam/python"
@@ -225,6 +226,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	h := &wsgi.Handler{
 		Pool: s.pool, Timeout: timeout, MaxBodySize: maxBody, BodyTimeout: max(opts.BodyTimeout, 0),
 		ErrorLog: s.errorLog, Observe: s.metrics.observe, SpoolThreshold: opts.SpoolThreshold,
+		ClientGone: httpguard.ClientGone,
 	}
 	handler, err := s.handlerChain(h)
 	if err != nil {
@@ -242,8 +244,12 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		ErrorLog:          log.New(&filteredLog{s.errorLog}, "", 0),
 		Protocols:         &protos,
 	}
-	if opts.ProxyProtocol {
-		s.http.ConnContext = proxy.ConnContext
+	s.http.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		ctx = httpguard.ConnContext(ctx, c) // for limits and ClientGone
+		if opts.ProxyProtocol {
+			ctx = proxy.ConnContext(ctx, httpguard.Beneath(c)) // it looks for its own connection type
+		}
+		return ctx
 	}
 	if opts.CertFile != "" {
 		cert, err := loadCertificate(opts.CertFile, opts.KeyFile)
@@ -266,8 +272,12 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	// sets up HTTP/2, so it cannot be read again per listener.
 	tlsConf := s.http.TLSConfig
 	for _, ln := range s.listeners {
+		// The guard reads HTTP/1.x as the client sent it (after a PROXY
+		// header, over TLS); its TLS listener does the handshakes.
 		if tlsConf != nil {
-			ln = tls.NewListener(ln, tlsConf)
+			ln = httpguard.TLSListener(ln, tlsConf, s.opts.ReadHeaderTimeout, s.http.ErrorLog)
+		} else {
+			ln = httpguard.Listener(ln)
 		}
 		go func(ln net.Listener) {
 			err := s.http.Serve(ln)

@@ -31,7 +31,7 @@ func Example() {
 		fmt.Fprintln(w, "served", r.URL.Path)
 	})
 	srv := &http.Server{Handler: handler, ConnContext: httpguard.ConnContext}
-	go srv.Serve(httpguard.Listener(ln, httpguard.Inspect))
+	go srv.Serve(httpguard.Listener(ln))
 	defer srv.Close()
 
 	c, err := net.Dial("tcp", ln.Addr().String())

@@ -10,38 +10,38 @@
 //     treated as having faulty framing and the connection closed.
 //   - It trims whitespace after a chunk size ("5 \r\n"). The chunk size is
 //     hex digits only (RFC 9112 section 7.1); whitespace may follow it only
-//     before a ';' chunk extension ("5 ;ext=1").
+//     before a ';' chunk extension ("5 ;ext=1", which net/http refuses
+//     anyway).
 //
-// A Conn (from Listener) wraps each accepted connection. As net/http reads,
-// it follows the requests exactly as net/http frames them (request line,
-// header fields with obs-fold, Content-Length, chunked bodies with
-// trailers, the CR/LF net/http skips after a POST), without copying or
-// changing a byte; its cost is a few nanoseconds per header line and
-// nothing per body byte. It keeps one small record per request until the
-// handler asks for it with Check:
+// A Conn (from Listener, or TLSListener for HTTP/1.x over TLS) wraps each
+// accepted connection. As net/http reads, it follows the requests exactly
+// as net/http frames them (request line, header fields with obs-fold,
+// Content-Length, chunked bodies with trailers, the CR/LF net/http skips
+// after a POST), without copying or changing a byte. It costs about 2 ns
+// per header byte and nothing per body byte (BenchmarkParser), and keeps
+// one small record per request until the handler asks for it with Check:
 //
 //   - an HTTP/1.0 request with Transfer-Encoding gets Verdict.Reject: the
 //     handler answers 400 and closes the connection; the request must not
 //     reach the application.
-//   - a chunked body whose framing breaks the rules is cut before the bad
-//     line: net/http's body read fails with an error wrapping ErrChunked
-//     (answer 400), and nothing after it is read as a request.
-//   - when the guard cannot follow the stream (a malformed header net/http
-//     rejects anyway, an unknown version, an invalid Content-Length) it
-//     stops inspecting and every request from then on gets Verdict.Close:
-//     the connection is closed after the response. It fails safe, never
-//     open.
+//   - a chunked body whose framing breaks the rules is cut where it breaks,
+//     before the end of the bad line: net/http's body read fails with an
+//     error wrapping ErrChunked (answer 400), and nothing after it is read
+//     as a request.
+//   - when the guard cannot follow a request's header (a malformed one
+//     net/http rejects anyway, an unknown version, an invalid
+//     Content-Length) it stops inspecting, and that request gets
+//     Verdict.Close: the connection is closed after its response. It fails
+//     safe, never open.
 //
 // An HTTP/2 prior-knowledge preface ("PRI * HTTP/2.0") makes it step aside:
 // HTTP/2 frames its own messages. Check ignores HTTP/2 requests.
 //
-// The guard needs the bytes as the client sent them, so it cannot inspect
-// HTTP/1.x over TLS: it would have to sit above the *tls.Conn, which
-// net/http needs to see itself (for ALPN, HTTP/2 and Request.TLS). Under
-// TLS use the Observe mode (below the TLS layer): it only records how the
-// client's side ended, for ClientGone. Handlers that hijack a connection
-// must not be used with Inspect: the guard would parse what follows as
-// HTTP/1.x.
+// Over TLS the guard must sit above the *tls.Conn, which net/http wants to
+// see itself (for ALPN, HTTP/2 and Request.TLS): TLSListener does the
+// handshake first, then hands net/http the *tls.Conn for HTTP/2 and a
+// guarded connection for HTTP/1.x. Handlers must not hijack a guarded
+// connection: the guard would parse what follows as HTTP/1.x.
 //
 // A Conn also tells how the client's side of the connection ended, which a
 // handler cannot see: when net/http cancels a request's context because a
@@ -53,7 +53,8 @@
 // Use it with http.Server:
 //
 //	srv := &http.Server{Handler: h, ConnContext: httpguard.ConnContext}
-//	srv.Serve(httpguard.Listener(ln, httpguard.Inspect))
+//	srv.Serve(httpguard.Listener(ln))
+//	// or, for TLS: srv.Serve(httpguard.TLSListener(ln, config, timeout, nil))
 //
 // and in the handler, first thing:
 //
@@ -67,7 +68,6 @@ package httpguard
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -76,37 +76,24 @@ import (
 	"sync"
 )
 
-// Mode is what a Conn does with the bytes it reads.
-type Mode uint8
-
-const (
-	// Inspect parses the HTTP/1.x requests on plain connections.
-	Inspect Mode = iota
-	// Observe only records how the client's side ended (for ClientGone):
-	// for connections whose bytes are not HTTP/1.x as sent, such as TLS
-	// records.
-	Observe
-)
-
 // maxPending bounds the requests parsed but not yet checked. net/http reads
 // only a few KiB ahead of the request it serves, so a real client never
 // gets near it; past it the guard gives up (and the connection closes).
 const maxPending = 1024
 
-// Listener wraps ln: each connection it accepts is a *Conn in mode m.
-func Listener(ln net.Listener, m Mode) net.Listener { return &listener{Listener: ln, mode: m} }
+// Listener wraps ln, whose connections carry HTTP/1.x as the client sent
+// it (plain TCP, or after a PROXY protocol header): each connection it
+// accepts is a *Conn.
+func Listener(ln net.Listener) net.Listener { return &listener{ln} }
 
-type listener struct {
-	net.Listener
-	mode Mode
-}
+type listener struct{ net.Listener }
 
 func (l *listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return NewConn(c, l.mode), nil
+	return NewConn(c), nil
 }
 
 // Conn is a connection whose reads are inspected. Its methods are those of
@@ -114,7 +101,6 @@ func (l *listener) Accept() (net.Conn, error) {
 // net/http still uses sendfile and half-closes before closing.
 type Conn struct {
 	net.Conn
-	mode Mode
 
 	readMu sync.Mutex // serializes Read: the parser sees bytes in order
 	p      parser
@@ -123,23 +109,15 @@ type Conn struct {
 	mu       sync.Mutex
 	queue    []record // parsed requests not yet checked
 	head     int
-	stopped  bool   // the parser stepped aside or gave up
-	gaveUp   string // why it gave up ("" when it stepped aside)
+	gaveUp   string // why the parser gave up, if it did
 	closeAll bool   // close after the next response whatever its record says
 	peerErr  error  // how the client's side ended: io.EOF (half-close) or an error
 	writeErr error  // the first failed write
 }
 
-// NewConn wraps c. Reads on the result must not be concurrent (net/http's
-// are not); concurrent ones are serialized.
-func NewConn(c net.Conn, m Mode) *Conn {
-	gc := &Conn{Conn: c, mode: m}
-	if m != Inspect {
-		gc.p.stop("")
-		gc.stopped = true
-	}
-	return gc
-}
+// NewConn wraps c, whose bytes are HTTP/1.x as the client sent them.
+// Concurrent reads are serialized (net/http makes none).
+func NewConn(c net.Conn) *Conn { return &Conn{Conn: c} }
 
 // NetConn returns the connection c wraps.
 func (c *Conn) NetConn() net.Conn { return c.Conn }
@@ -180,8 +158,11 @@ func (c *Conn) publish() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.head > 0 && c.head == len(c.queue) {
-		c.queue, c.head = c.queue[:0], 0
+	if c.head > 0 && c.head >= len(c.queue)/2 {
+		// Drop the checked records (a client pipelining ahead may never
+		// let the queue run empty).
+		n := copy(c.queue, c.queue[c.head:])
+		c.queue, c.head = c.queue[:n], 0
 	}
 	c.queue = append(c.queue, c.p.out...)
 	c.p.out = c.p.out[:0]
@@ -190,8 +171,7 @@ func (c *Conn) publish() {
 		stopped = true
 		c.closeAll = true
 	}
-	if stopped && !c.stopped {
-		c.stopped = true
+	if stopped && c.gaveUp == "" {
 		c.gaveUp = c.p.gaveUp
 	}
 }
@@ -269,14 +249,13 @@ type Verdict struct {
 type connKey struct{}
 
 // ConnContext is for http.Server.ConnContext: it makes the connection's
-// *Conn (under a *tls.Conn too) available to FromContext, Check and
-// ClientGone.
+// *Conn available to FromContext, Check and ClientGone.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	if gc, ok := c.(*Conn); ok {
-		return context.WithValue(ctx, connKey{}, gc)
+	switch c := c.(type) {
+	case *Conn:
+		return context.WithValue(ctx, connKey{}, c)
+	case *tlsHTTP1:
+		return context.WithValue(ctx, connKey{}, c.Conn)
 	}
 	return ctx
 }
@@ -287,17 +266,16 @@ func FromContext(ctx context.Context) *Conn {
 	return c
 }
 
-// Beneath returns the connection under the guard of c, which may be a
-// *Conn or a *tls.Conn over one (the TLS layer is dropped); other
+// Beneath returns the connection under the guard of c, a connection from
+// Listener or TLSListener (a *tls.Conn for HTTP/1.x over TLS); other
 // connections are returned as they are. It is for code that looks for its
 // own connection type, such as a PROXY-protocol ConnContext.
 func Beneath(c net.Conn) net.Conn {
-	under := c
-	if tc, ok := c.(*tls.Conn); ok {
-		under = tc.NetConn()
-	}
-	if gc, ok := under.(*Conn); ok {
-		return gc.Conn
+	switch c := c.(type) {
+	case *Conn:
+		return c.Conn
+	case *tlsHTTP1:
+		return c.tls
 	}
 	return c
 }
@@ -306,12 +284,12 @@ func Beneath(c net.Conn) net.Conn {
 // HTTP/1.x request a handler receives on the connection, in order (as the
 // outermost handler does): each call takes the next request's record. It
 // returns the zero Verdict for HTTP/2 requests and for connections without
-// a guard or not inspected. It counts on net/http answering OPTIONS * itself
+// a guard. It counts on net/http answering OPTIONS * itself
 // (http.Server.DisableGeneralOptionsHandler false): such requests are
 // skipped.
 func Check(r *http.Request) Verdict {
 	c := FromContext(r.Context())
-	if c == nil || r.ProtoMajor != 1 || c.mode != Inspect {
+	if c == nil || r.ProtoMajor != 1 {
 		return Verdict{}
 	}
 	return c.check(r.Method, r.ProtoMinor)

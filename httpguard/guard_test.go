@@ -26,7 +26,7 @@ func guarded(t *testing.T, handler http.Handler) string {
 	protos.SetHTTP1(true)
 	protos.SetUnencryptedHTTP2(true)
 	srv := &http.Server{Handler: handler, ConnContext: ConnContext, Protocols: &protos, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(Listener(ln, Inspect))
+	go srv.Serve(Listener(ln))
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
@@ -249,7 +249,7 @@ func TestConnForwards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewConn(raw, Inspect)
+	c := NewConn(raw)
 	defer c.Close()
 	if n, err := c.ReadFrom(strings.NewReader("data")); n != 4 || err != nil {
 		t.Errorf("ReadFrom: %d %v", n, err)
@@ -298,7 +298,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			gc := &Conn{mode: Inspect}
+			gc := &Conn{}
 			if _, err := gc.p.feed([]byte(c.in)); err != nil {
 				t.Fatal(err)
 			}
@@ -317,5 +317,26 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestQueueBounded: a connection that always has requests read ahead does
+// not grow its queue.
+func TestQueueBounded(t *testing.T) {
+	gc := &Conn{}
+	req := []byte("GET / HTTP/1.1\r\n\r\n")
+	for i := 0; i < 10000; i++ {
+		if _, err := gc.p.feed(req); err != nil {
+			t.Fatal(err)
+		}
+		gc.publish()
+		if i > 0 { // one request always waiting
+			if v := gc.check("GET", 1); v != (Verdict{}) {
+				t.Fatalf("request %d: %+v", i, v)
+			}
+		}
+	}
+	if cap(gc.queue) > 16 {
+		t.Errorf("queue capacity %d after 10000 requests", cap(gc.queue))
 	}
 }
