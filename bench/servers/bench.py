@@ -46,10 +46,10 @@ def server_specs(cfg):
         "hornbeam": dict(
             cmd=lambda mod, addr: [
                 cfg.hornbeam, "--python", PY, "--pythonpath", APPS, "-w", w,
-                "--max-requests", "0", "-b", addr, mod + ":application",
+                "-b", addr, mod + ":application",
             ],
             procs="%s Python worker processes (1 thread each) behind one Go process; "
-            "--max-requests 0 (no recycling, which would distort the figures)" % w,
+            "defaults otherwise (no recycling: --max-requests defaults to 0)" % w,
         ),
         "gunicorn-sync": dict(
             cmd=lambda mod, addr: [

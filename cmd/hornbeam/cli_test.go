@@ -394,3 +394,32 @@ func TestSilentTerminal(t *testing.T) {
 		})
 	}
 }
+
+// README.md's list of flags is `hornbeam --help`'s, word for word.
+func TestREADMEFlagsMatchHelp(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Skipf("no README: %v", err)
+	}
+	s := string(readme)
+	i := strings.Index(s, "\n## Flags\n")
+	if i < 0 {
+		t.Fatal("README.md has no \"## Flags\" section")
+	}
+	s = s[i:]
+	a := strings.Index(s, "\n```\n")
+	b := strings.Index(s[a+5:], "\n```\n")
+	if a < 0 || b < 0 {
+		t.Fatal("no code block in README.md's Flags section")
+	}
+	documented := s[a+5 : a+5+b+1]
+	stdout, _, code, _ := runHB(t, 10*time.Second, nil, "--help")
+	j := strings.Index(stdout, "Flags:\n")
+	if code != 0 || j < 0 {
+		t.Fatalf("--help: exit %d:\n%s", code, stdout)
+	}
+	help := stdout[j+len("Flags:\n"):]
+	if documented != help {
+		t.Errorf("README.md's flags differ from hornbeam --help; paste this into the Flags section:\n%s", help)
+	}
+}

@@ -124,7 +124,7 @@ func flags(c *config) *pflag.FlagSet {
 	fs.StringVarP(&c.workerClass, "worker-class", "k", "wsgi", "application interface: wsgi")
 	fs.IntVar(&o.Threads, "threads", o.Threads, "concurrent requests per worker")
 	fs.VarP(duration{&o.Timeout}, "timeout", "t", "per-request timeout: past it the client gets 504 and the worker is replaced (0: none)")
-	fs.IntVar(&o.MaxRequests, "max-requests", o.MaxRequests, "recycle a worker after this many requests (0: never)")
+	fs.IntVar(&o.MaxRequests, "max-requests", o.MaxRequests, "recycle a worker after this many requests (default 0: never; for an app that leaks, e.g. 1000)")
 	fs.IntVar(&o.MaxRequestsJitter, "max-requests-jitter", 0, "add a random 0..N to --max-requests per worker")
 	fs.Var(duration{&o.Keepalive}, "keepalive", "how long an idle keep-alive connection stays open")
 	fs.StringSliceVar(&o.PythonPath, "pythonpath", []string{"."}, "directories put in front of sys.path (repeatable or comma-separated)")
@@ -201,8 +201,7 @@ func (c *config) validate(fs *pflag.FlagSet) (opts hornbeam.Options, app string,
 	case fs.NArg() == 1 && fs.Arg(0) == "check":
 		return opts, "", false, 0, usagef("give the application to check: hornbeam check MODULE:CALLABLE")
 	case check || fs.NArg() == 1:
-		app = fs.Arg(fs.NArg() - 1)
-		if _, err := hornbeam.ParseAppSpec(app); err != nil {
+		if app, err = hornbeam.ParseAppSpec(fs.Arg(fs.NArg() - 1)); err != nil {
 			return opts, "", false, 0, &usageError{err.Error()}
 		}
 	case fs.NArg() == 0 && c.printConfig:

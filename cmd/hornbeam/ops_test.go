@@ -107,6 +107,15 @@ func TestSIGTTINAndSIGTTOU(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "scaling down") {
 		t.Errorf("the log does not give the reason for retiring workers")
 	}
+	// The signals by their names, not by their String() ("stopped (tty input)").
+	for _, w := range []string{"SIGTTIN: 3 workers wanted", "SIGTTOU: 2 workers wanted", "SIGTTOU: 1 workers wanted"} {
+		if !strings.Contains(p.stderr.String(), w) {
+			t.Errorf("no %q in the log:\n%s", w, p.stderr)
+		}
+	}
+	if strings.Contains(p.stderr.String(), "stopped (tty") {
+		t.Errorf("the log names a signal by its description:\n%s", p.stderr)
+	}
 }
 
 func TestSIGUSR2BinaryUpgrade(t *testing.T) {
