@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hornbeam-go/hornbeam/internal/cpython"
 	"github.com/hornbeam-go/hornbeam/python"
@@ -223,9 +224,16 @@ func unpackRuntime() (string, error) {
 // emit is hornbeam_emit(payload), which _embed calls for write() and
 // wsgi.early_hints() while the app runs: b"W" + HEAD + CRLFCRLF + DATA or
 // b"H" + HEADERS. It runs on the request's goroutine, with the GIL, which
-// it releases while writing to the client.
-func (a *App) emit(arg cpython.Object) cpython.Object {
+// it releases while writing to the client. It must not panic: a panic
+// would unwind through Python's C frames.
+func (a *App) emit(arg cpython.Object) (ret cpython.Object) {
 	py := a.py
+	defer func() {
+		if e := recover(); e != nil {
+			py.SetError(false, fmt.Sprintf("hornbeam: %v", e))
+			ret = 0
+		}
+	}()
 	slot := py.CurrentSlot()
 	var rq *request
 	if slot >= 0 {
@@ -249,3 +257,45 @@ func (a *App) emit(arg cpython.Object) cpython.Object {
 	py.IncRef(py.None())
 	return py.None()
 }
+
+// Stacks returns the Python stack of every thread, for a request that does
+// not return. It needs the GIL, which a thread running Python code releases
+// every few milliseconds when asked; past wait it gives up (and leaves a
+// goroutine waiting for the GIL).
+func (a *App) Stacks(wait time.Duration) string {
+	done := make(chan string, 1)
+	go func() {
+		py := a.py
+		py.EnterAlone()
+		defer py.LeaveAlone()
+		o, err := py.Run(stacksCode, nil)
+		if err != nil {
+			done <- "(no stacks: " + err.Error() + ")"
+			return
+		}
+		s, err := py.GoString(o)
+		py.DecRef(o)
+		if err != nil {
+			s = "(no stacks: " + err.Error() + ")"
+		}
+		done <- s
+	}()
+	select {
+	case s := <-done:
+		return s
+	case <-time.After(wait):
+		return fmt.Sprintf("(none: the GIL was not released within %s: a C call holds it)", wait)
+	}
+}
+
+const stacksCode = `
+import sys, threading, traceback
+names = {t.ident: t.name for t in threading.enumerate()}
+me = threading.get_ident()
+out = []
+for ident, frame in sys._current_frames().items():
+    if ident == me:
+        continue
+    out.append("Thread %s (%#x):\n%s" % (names.get(ident, "?"), ident, "".join(traceback.format_stack(frame))))
+result = "\n".join(out)
+`

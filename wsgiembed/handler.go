@@ -46,6 +46,13 @@ type Handler struct {
 	// Observe, when set, is called once per request with the status sent
 	// (0 when the connection was cut) and the time taken.
 	Observe func(status int, d time.Duration)
+	// Timeout bounds a request from arrival to the app's last chunk. A
+	// request still inside Python then cannot be taken back from it: its
+	// client gets 504 at once (or a cut connection if the response had
+	// started), the Python stacks are logged, and OnTimeout is called: the
+	// process should stop taking work and be replaced. 0 = no limit.
+	Timeout   time.Duration
+	OnTimeout func(r *http.Request, elapsed time.Duration)
 
 	encoders sync.Pool
 }
@@ -72,28 +79,48 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Observe != nil {
 		defer func() { h.Observe(status, time.Since(start)) }()
 	}
-	status = h.serve(w, r)
+	status = h.serve(w, r, start)
 }
 
 // request is one request's state, shared with emit (write() and early
 // hints, called from Python while the app runs).
 type request struct {
-	h       *Handler
-	a       *App
-	w       http.ResponseWriter
-	r       *http.Request
-	status  int  // sent status, 0 before the head
-	started bool // head written
-	failed  bool // answered with an error already: the rest is dropped
-	broken  bool // a write to the client failed
-	length  int  // >= 0: the Content-Length to add to the head
-	fl      *flusher
+	h      *Handler
+	a      *App
+	w      http.ResponseWriter
+	r      *http.Request
+	begun  time.Time
+	status int  // sent status, 0 before the head
+	length int  // >= 0: the Content-Length to add to the head
+	failed bool // answered with an error already: the rest is dropped
+	broken bool // a write to the client failed
+
+	// mu serialises the use of w between the request's goroutine and the
+	// others that may write while it is inside Python: the stream's flush
+	// timer, the timeout, and emit.
+	mu        sync.Mutex
+	started   bool // head written
+	waiting   bool // waiting for the gate
+	inPy      bool // inside Python
+	expired   bool // past the timeout: no more Python calls
+	expiredC  chan struct{} // closed at the timeout: the gate wait gives up
+	timedOut  bool // the timeout gave up on the Python call in progress
+	done      bool // the handler is returning: nobody else touches w
+	deadline  *time.Timer
+	flush     *time.Timer
+	unflushed bool
 }
 
 func (rq *request) label() string { return rq.r.Method + " " + rq.r.URL.Path }
 
 // serve handles one request and returns the status sent (0: cut).
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time) int {
+	rq := &request{h: h, a: h.App, w: w, r: r, begun: start, length: -1}
+	if h.Timeout > 0 {
+		rq.expiredC = make(chan struct{})
+		rq.deadline = time.AfterFunc(h.Timeout-time.Since(start), rq.expire)
+	}
+	defer rq.finish()
 	body, file, n, status := h.readBody(w, r)
 	if status == abandoned {
 		abort()
@@ -117,14 +144,26 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		e = new(pymarshal.Encoder)
 	}
 	appendEnviron(e, r, body, fd, n)
-	rq := &request{h: h, a: h.App, w: w, r: r, length: -1}
-	out := h.App.callHandle(rq, e.Data(), fd)
+	slot, ok := rq.enter()
+	if !ok {
+		h.encoders.Put(e)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return rq.notEntered()
+	}
+	out := h.App.callHandle(rq, slot, e.Data(), fd)
 	h.encoders.Put(e)
+	if !rq.leavePy() {
+		h.App.drop(out)
+		return rq.afterTimeout()
+	}
 	if out.err != nil {
 		return rq.internalError(out.err)
 	}
 	defer h.App.py.DecRefLater(out.obj) // after the body was written from it
 	if rq.failed {
+		h.App.drop(result{stream: out.stream, fd: out.fd, data: out.data})
 		return http.StatusInternalServerError // write() sent a bad head: answered already
 	}
 	switch out.data[0] {
@@ -142,6 +181,137 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	return rq.internalError(fmt.Errorf("unexpected result %q from hornbeam._embed", out.data[:1]))
 }
 
+// enter waits for a gate slot and takes the GIL, unless the client leaves
+// or the request's time is up first.
+func (rq *request) enter() (int, bool) {
+	rq.mu.Lock()
+	if rq.expired {
+		rq.mu.Unlock()
+		return -1, false
+	}
+	rq.waiting = true
+	rq.mu.Unlock()
+	py := rq.a.py
+	slot, ok := py.EnterOr(rq.r.Context().Done(), rq.expiredC)
+	rq.mu.Lock()
+	rq.waiting = false
+	if ok && rq.expired { // a slot came as the time ran out
+		rq.mu.Unlock()
+		py.Leave(slot)
+		return -1, false
+	}
+	rq.inPy = ok
+	rq.mu.Unlock()
+	return slot, ok
+}
+
+// notEntered answers a request that did not get into Python: its client
+// left (cut), or the timeout passed while it waited (503, as the process
+// mode answers a request no worker took in time) or between two chunks of
+// its stream (cut).
+func (rq *request) notEntered() int {
+	if rq.r.Context().Err() != nil {
+		abort()
+	}
+	if rq.started {
+		abort()
+	}
+	errorResponse(rq.w, http.StatusServiceUnavailable, "Service Unavailable: no worker was free within the timeout")
+	return http.StatusServiceUnavailable
+}
+
+// leavePy marks the request out of Python; false if the timeout gave up on
+// it meanwhile (and answered for it).
+func (rq *request) leavePy() bool {
+	rq.mu.Lock()
+	rq.inPy = false
+	ok := !rq.timedOut
+	rq.mu.Unlock()
+	return ok
+}
+
+// expire runs at the timeout. A request inside Python cannot be taken
+// back from it: the client gets 504 now (or a cut, once its response has
+// started), and OnTimeout tells the caller to replace this process. One
+// outside Python (Go writing what the app gave) may finish, but makes no
+// more Python calls.
+func (rq *request) expire() {
+	rq.mu.Lock()
+	if rq.done {
+		rq.mu.Unlock()
+		return
+	}
+	rq.expired = true
+	close(rq.expiredC)
+	hung := rq.inPy
+	if hung {
+		rq.timedOut = true
+		if !rq.started && !rq.failed {
+			rq.failed = true
+			rq.w.Header().Set("Connection", "close")
+			errorResponse(rq.w, http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
+			if f, ok := rq.w.(http.Flusher); ok {
+				f.Flush()
+			}
+		}
+	}
+	rq.mu.Unlock()
+	if hung {
+		rq.h.hung(rq)
+	}
+}
+
+// afterTimeout is the handler's answer once the timeout took over: 504
+// (sent by expire, or now if it was not inside Python then), or a cut.
+func (rq *request) afterTimeout() int {
+	rq.mu.Lock()
+	answered, started := rq.failed, rq.started
+	rq.mu.Unlock()
+	if started {
+		abort()
+	}
+	if !answered {
+		rq.failed = true
+		rq.w.Header().Set("Connection", "close")
+		errorResponse(rq.w, http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
+	}
+	return http.StatusGatewayTimeout
+}
+
+// finish stops the timers: after it, only the handler touches w.
+func (rq *request) finish() {
+	if rq.deadline == nil && rq.flush == nil {
+		return
+	}
+	rq.mu.Lock()
+	rq.done = true
+	if rq.deadline != nil {
+		rq.deadline.Stop()
+	}
+	if rq.flush != nil {
+		rq.flush.Stop()
+	}
+	rq.mu.Unlock()
+}
+
+// hung logs a request the timeout gave up on, with the Python stacks, and
+// calls OnTimeout.
+func (h *Handler) hung(rq *request) {
+	elapsed := time.Since(rq.begun).Round(time.Millisecond)
+	h.logf("request %s (request id %s) timed out after %s (timeout %s); Python stacks:\n%s",
+		rq.label(), orDash(rq.r.Header.Get("X-Request-Id")), elapsed, h.Timeout, h.App.Stacks(2*time.Second))
+	if h.OnTimeout != nil {
+		h.OnTimeout(rq.r, elapsed)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 // result is what handle() returned, decoded with the GIL held.
 type result struct {
 	obj    cpython.Object // the returned object (keeps data alive)
@@ -154,9 +324,8 @@ type result struct {
 }
 
 // callHandle runs handle(environ) with the GIL held.
-func (a *App) callHandle(rq *request, env []byte, fd int) (out result) {
+func (a *App) callHandle(rq *request, slot int, env []byte, fd int) (out result) {
 	py := a.py
-	slot := py.Enter()
 	a.cur[slot] = rq
 	defer func() {
 		a.cur[slot] = nil
@@ -215,9 +384,8 @@ type step struct {
 	err     error
 }
 
-func (a *App) callStep(rq *request, stream cpython.Object) (s step) {
+func (a *App) callStep(rq *request, slot int, stream cpython.Object) (s step) {
 	py := a.py
-	slot := py.Enter()
 	a.cur[slot] = rq
 	defer func() {
 		a.cur[slot] = nil
@@ -242,6 +410,18 @@ func (a *App) callStep(rq *request, stream cpython.Object) (s step) {
 		s.errText = "the response iterable failed"
 	}
 	return
+}
+
+// drop releases a result nobody will send (the timeout answered for it).
+func (a *App) drop(out result) {
+	if out.stream != 0 {
+		a.callStop(out.stream)
+		a.py.DecRefLater(out.stream)
+	}
+	if len(out.data) > 0 && out.data[0] == 'F' {
+		unix.Close(out.fd)
+	}
+	a.py.DecRefLater(out.obj)
 }
 
 // callStop closes a stream the client no longer reads.
@@ -274,9 +454,11 @@ func (rq *request) appError(p []byte) int {
 		return http.StatusInternalServerError
 	}
 	rq.h.logf("%s: %s after the response started; closing the connection\n%s", rq.label(), summary, bytes.TrimRight(text, "\n"))
-	if f, ok := rq.w.(http.Flusher); ok {
+	rq.mu.Lock()
+	if f, ok := rq.w.(http.Flusher); ok && !rq.done {
 		f.Flush() // what the app sent, then the cut
 	}
+	rq.mu.Unlock()
 	abort()
 	return 0
 }
@@ -321,25 +503,35 @@ func (rq *request) complete(p []byte, withLength bool) int {
 func (rq *request) stream(out result) int {
 	a := rq.a
 	defer a.py.DecRefLater(out.stream)
-	head, first := splitHead(out.data[1:])
+	head, data := splitHead(out.data[1:])
 	if len(head) > 0 && !rq.start(head) {
 		a.callStop(out.stream)
 		return rq.fail()
 	}
-	rq.fl = &flusher{w: rq.w}
-	defer rq.fl.stop()
+	var held cpython.Object // what data is read from in place: dropped once written
 	for {
-		if len(first) > 0 {
-			if !rq.fl.write(first) {
-				rq.broken = true
-			}
-			first = nil
+		if len(data) > 0 && !rq.writeChunk(data) {
+			rq.broken = true
 		}
+		a.py.DecRefLater(held)
+		held = 0
 		if rq.broken {
 			a.callStop(out.stream) // the client went away: close() now
 			abort()
 		}
-		s := a.callStep(rq, out.stream)
+		slot, ok := rq.enter()
+		if !ok {
+			a.callStop(out.stream)
+			return rq.notEntered()
+		}
+		s := a.callStep(rq, slot, out.stream)
+		if !rq.leavePy() {
+			a.py.DecRefLater(s.obj)
+			if s.err == nil && !s.done && s.errText == "" {
+				a.callStop(out.stream)
+			}
+			return rq.afterTimeout()
+		}
 		switch {
 		case s.err != nil:
 			a.py.DecRefLater(s.obj)
@@ -347,7 +539,6 @@ func (rq *request) stream(out result) int {
 			return rq.internalError(s.err)
 		case s.errText != "":
 			a.py.DecRefLater(s.obj)
-			rq.fl.stop()
 			return rq.appError([]byte(s.errText))
 		case s.done:
 			return rq.status
@@ -357,11 +548,39 @@ func (rq *request) stream(out result) int {
 			a.callStop(out.stream)
 			abort()
 		}
-		if !rq.fl.write(s.data) {
-			rq.broken = true
-		}
-		a.py.DecRefLater(s.obj)
+		held, data = s.obj, s.data
 	}
+}
+
+// writeChunk writes a streamed chunk and has it flushed within streamGrace
+// unless the next one comes first: a framework's one-chunk iterable (Flask,
+// Django) then leaves in one write with its end, and a slow generator's
+// chunks reach the client as they come.
+func (rq *request) writeChunk(p []byte) bool {
+	rq.mu.Lock()
+	defer rq.mu.Unlock()
+	if rq.timedOut {
+		return true
+	}
+	_, err := rq.w.Write(p)
+	rq.unflushed = true
+	if rq.flush == nil {
+		rq.flush = time.AfterFunc(streamGrace, rq.flushNow)
+	} else {
+		rq.flush.Reset(streamGrace)
+	}
+	return err == nil
+}
+
+func (rq *request) flushNow() {
+	rq.mu.Lock()
+	if rq.unflushed && !rq.done {
+		rq.unflushed = false
+		if f, ok := rq.w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	rq.mu.Unlock()
 }
 
 // sendFile sends a wsgi.file_wrapper file from its descriptor.
@@ -382,14 +601,18 @@ func (rq *request) sendFile(out result) int {
 }
 
 // write is write(data) from the app: HEAD CRLFCRLF DATA, HEAD empty once
-// sent. Called from emit with the GIL released.
+// sent. Called from emit, inside Python with the GIL released: it must not
+// panic.
 func (rq *request) write(p []byte) {
-	if rq.failed || rq.broken {
+	rq.mu.Lock()
+	defer rq.mu.Unlock()
+	if rq.failed || rq.broken || rq.timedOut {
 		return
 	}
 	head, data := splitHead(p)
-	if len(head) > 0 && !rq.start(head) {
-		rq.fail()
+	if len(head) > 0 && !rq.started && !rq.start(head) {
+		rq.failed = true
+		errorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
 		return
 	}
 	if len(data) > 0 {
@@ -404,8 +627,11 @@ func (rq *request) write(p []byte) {
 }
 
 // hints sends 103 Early Hints: HEADERS is CRLF name:value, repeated.
+// Called from emit, like write.
 func (rq *request) hints(p []byte) {
-	if rq.started || rq.failed || (rq.r.ProtoMajor == 1 && rq.r.ProtoMinor == 0) {
+	rq.mu.Lock()
+	defer rq.mu.Unlock()
+	if rq.started || rq.failed || rq.timedOut || (rq.r.ProtoMajor == 1 && rq.r.ProtoMinor == 0) {
 		return // too late, or an HTTP/1.0 client, which must not get a 1xx
 	}
 	var hs [][2]string
@@ -539,48 +765,3 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // abort cuts the connection: the client must not take a truncated body for
 // a whole one.
 func abort() { panic(http.ErrAbortHandler) }
-
-// flusher writes a stream's chunks and flushes each within streamGrace
-// unless the next one comes first, from a timer while the request's
-// goroutine is inside Python waiting for that next chunk.
-type flusher struct {
-	mu      sync.Mutex
-	w       http.ResponseWriter
-	t       *time.Timer
-	pending bool
-	stopped bool
-}
-
-func (f *flusher) write(p []byte) bool {
-	f.mu.Lock()
-	_, err := f.w.Write(p)
-	f.pending = true
-	if f.t == nil {
-		f.t = time.AfterFunc(streamGrace, f.fire)
-	} else {
-		f.t.Reset(streamGrace)
-	}
-	f.mu.Unlock()
-	return err == nil
-}
-
-func (f *flusher) fire() {
-	f.mu.Lock()
-	if f.pending && !f.stopped {
-		f.pending = false
-		if fl, ok := f.w.(http.Flusher); ok {
-			fl.Flush()
-		}
-	}
-	f.mu.Unlock()
-}
-
-// stop ends the timer: after it returns, only the caller touches w.
-func (f *flusher) stop() {
-	f.mu.Lock()
-	f.stopped = true
-	if f.t != nil {
-		f.t.Stop()
-	}
-	f.mu.Unlock()
-}

@@ -760,6 +760,60 @@ func TestNoLeak(t *testing.T) {
 	}
 }
 
+// TestTimeout: a request still inside Python at the timeout gets 504 at
+// once, the log has the Python stacks, OnTimeout is called; the process
+// serves again once the call returns.
+func TestTimeout(t *testing.T) {
+	s := serve(t)
+	var mu sync.Mutex
+	var timedOut []string
+	s.h.Timeout = 300 * time.Millisecond
+	s.h.OnTimeout = func(r *http.Request, elapsed time.Duration) {
+		mu.Lock()
+		timedOut = append(timedOut, r.URL.Path)
+		mu.Unlock()
+	}
+	for _, c := range []struct{ path, app, stack string }{
+		{"/sleep?s=1", "", "time.sleep"},   // the GIL released
+		{"/spin?0.8", "extra", "in extra"}, // pure Python: the GIL released on request
+	} {
+		t0 := time.Now()
+		resp, body := do(t, "GET", s.URL+c.path, c.app, nil)
+		if resp.StatusCode != 504 || time.Since(t0) > 800*time.Millisecond || !resp.Close {
+			t.Errorf("%s: %d %q after %s (close %v), want 504 at the timeout, closing", c.path, resp.StatusCode, body, time.Since(t0), resp.Close)
+		}
+		waitFor(t, 3*time.Second, "the log", func() bool { return strings.Contains(s.log.String(), c.stack) })
+		if !strings.Contains(s.log.String(), "timed out after") {
+			t.Errorf("log:\n%s", s.log.String())
+		}
+		// Once the call returns the process serves again.
+		waitFor(t, 3*time.Second, "the next request", func() bool {
+			code, _ := get(t, s.URL+"/", "hello")
+			return code == 200
+		})
+	}
+	mu.Lock()
+	if fmt.Sprint(timedOut) != "[/sleep /spin]" {
+		t.Errorf("OnTimeout calls: %v", timedOut)
+	}
+	mu.Unlock()
+	// A stream past the timeout is cut; close() still runs.
+	resp, err := http.Get(s.URL + "/stream?key=t1&delay=0.4")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Error("a stream past the timeout must be cut")
+	}
+	waitFor(t, 3*time.Second, "close() of the timed-out stream", func() bool {
+		return fmt.Sprint(pyInfo(t, s)["closed"].(map[string]any)["closed:t1"]) == "1"
+	})
+	if t.Failed() {
+		t.Logf("log:\n%s", s.log.String())
+	}
+}
+
 // discard is a reusable ResponseWriter for the benchmarks.
 type discard struct {
 	h    http.Header

@@ -6,16 +6,17 @@
 // of an import done with OnMain runs there; Py_FinalizeEx too). Requests
 // call Python from their own goroutine:
 //
-//	slot := py.Enter()  // lock the OS thread, take a gate slot, then the GIL
+//	slot := py.Enter()  // take a gate slot, lock the OS thread, take the GIL
 //	r, err := py.CallOneArg(fn, arg)
 //	...
 //	py.Leave(slot)      // release the GIL and the slot
 //
 // Enter gives each OS thread one permanent PyThreadState, made the first
 // time that thread calls Python and reused after (PyGILState_Ensure per call
-// is slower). The gate is a Go lock of Options.Threads slots taken before
-// the GIL: with one slot the callers queue on a Go mutex instead of on the
-// GIL (OS threads contending on the GIL directly measured 3x slower).
+// is slower). The gate is a Go semaphore of Options.Threads slots taken
+// before the GIL: with one slot the callers queue on the gate instead of on
+// the GIL (OS threads contending on the GIL directly measured 3x slower in
+// a prototype), and a caller parks as a goroutine, not as an OS thread.
 //
 // Python's signal handlers are not installed (Py_InitializeEx(0)): Go owns
 // the signals. Object methods must be called between Enter and Leave (or in
@@ -237,12 +238,30 @@ func (py *Interp) bootstrap(opt Options) error {
 	return nil
 }
 
-// Enter locks the calling goroutine to its OS thread, takes a slot of the
-// gate and then the GIL, with this OS thread's own thread state. It returns
+// Enter takes a slot of the gate, locks the calling goroutine to its OS
+// thread and takes the GIL, with this OS thread's own thread state. It returns
 // the slot (0 <= slot < Threads), which Leave takes back.
 func (py *Interp) Enter() int {
-	runtime.LockOSThread()
 	slot := py.gate.lock()
+	py.enter(slot)
+	return slot
+}
+
+// EnterOr is Enter unless a or b (either may be nil) is closed before a
+// slot is free: then it returns false, without the GIL.
+func (py *Interp) EnterOr(a, b <-chan struct{}) (int, bool) {
+	slot, ok := py.gate.lockOr(a, b)
+	if ok {
+		py.enter(slot)
+	}
+	return slot, ok
+}
+
+func (py *Interp) enter(slot int) {
+	// The gate first: a goroutine waiting for it parks alone, while one
+	// locked to its thread would park the thread with it (an OS context
+	// switch per wait).
+	runtime.LockOSThread()
 	ts := call0(py.a.GILStateGetThisThreadState)
 	if ts == 0 {
 		// First call from this OS thread: its permanent thread state.
@@ -255,14 +274,32 @@ func (py *Interp) Enter() int {
 	if py.npend.Load() != 0 {
 		py.dropPending()
 	}
-	return slot
 }
 
 // Leave releases the GIL and the gate slot, and unlocks the OS thread.
 func (py *Interp) Leave(slot int) {
 	py.slotTS[slot] = 0
 	call0(py.a.SaveThread)
+	runtime.UnlockOSThread()
 	py.gate.unlock(slot)
+}
+
+// EnterAlone takes the GIL without a gate slot, on a locked OS thread
+// with its own thread state: for diagnostics while the slots may be held
+// by a call that does not return (a stack dump). It blocks until the GIL
+// is free; Python code releases it every few milliseconds when asked.
+func (py *Interp) EnterAlone() {
+	runtime.LockOSThread()
+	ts := call0(py.a.GILStateGetThisThreadState)
+	if ts == 0 {
+		ts = call1(py.a.ThreadStateNew, py.interp)
+	}
+	call1(py.a.RestoreThread, ts)
+}
+
+// LeaveAlone releases the GIL taken by EnterAlone.
+func (py *Interp) LeaveAlone() {
+	call0(py.a.SaveThread)
 	runtime.UnlockOSThread()
 }
 
@@ -354,34 +391,36 @@ func (py *Interp) dropPending() {
 	}
 }
 
-// gate is the lock of Threads slots taken before the GIL: a mutex for one,
-// else a channel holding the free slots' numbers.
+// gate is the lock of Threads slots taken before the GIL: a channel
+// holding the free slots' numbers (a wait for it can be given up).
 type gate struct {
-	mu    sync.Mutex
 	slots chan int
 }
 
 func (g *gate) init(n int) {
-	if n > 1 {
-		g.slots = make(chan int, n)
-		for i := 0; i < n; i++ {
-			g.slots <- i
-		}
+	g.slots = make(chan int, n)
+	for i := 0; i < n; i++ {
+		g.slots <- i
 	}
 }
 
-func (g *gate) lock() int {
-	if g.slots == nil {
-		g.mu.Lock()
-		return 0
+func (g *gate) lock() int { return <-g.slots }
+
+// lockOr waits for a slot unless a or b is closed first.
+func (g *gate) lockOr(a, b <-chan struct{}) (int, bool) {
+	select {
+	case s := <-g.slots:
+		return s, true
+	default:
 	}
-	return <-g.slots
+	select {
+	case s := <-g.slots:
+		return s, true
+	case <-a:
+		return -1, false
+	case <-b:
+		return -1, false
+	}
 }
 
-func (g *gate) unlock(slot int) {
-	if g.slots == nil {
-		g.mu.Unlock()
-	} else {
-		g.slots <- slot
-	}
-}
+func (g *gate) unlock(slot int) { g.slots <- slot }

@@ -11,6 +11,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // on -debug only: the default mux is not served otherwise
 	"os"
 	"runtime/debug"
 	"strings"
@@ -31,6 +32,7 @@ func main() {
 	bind := flag.String("b", "127.0.0.1:8001", "address to listen on")
 	python := flag.String("python", "/usr/bin/python3", "interpreter whose libpython to embed")
 	threads := flag.Int("threads", 1, "requests inside Python at once")
+	debugAddr := flag.String("debug", "", "serve /debug/pprof/ on this address")
 	var paths listFlag
 	flag.Var(&paths, "pythonpath", "directories put in front of sys.path (repeatable or comma-separated)")
 	flag.Parse()
@@ -39,6 +41,9 @@ func main() {
 		os.Exit(2)
 	}
 	debug.SetGCPercent(400) // as the hornbeam server runs
+	if *debugAddr != "" {
+		go func() { log.Println(http.ListenAndServe(*debugAddr, nil)) }()
+	}
 	app, err := wsgiembed.Load(wsgiembed.Config{Python: *python, App: flag.Arg(0), PythonPath: paths, Threads: *threads})
 	if err != nil {
 		log.Fatal(err)

@@ -20,6 +20,14 @@ def extra(environ, start_response):
     if path == "/signal":
         # Not the main thread: Python refuses, Go keeps its handlers.
         signal.signal(signal.SIGUSR1, lambda *a: None)
+    if path == "/spin":
+        # Pure Python for a while: the GIL is released only when asked.
+        import time
+        end = time.monotonic() + float(environ["QUERY_STRING"] or "1")
+        while time.monotonic() < end:
+            pass
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"spun"]
     if path == "/id":
         # A response computed from the request, to check concurrent ones.
         q = environ["QUERY_STRING"]
