@@ -99,13 +99,13 @@ type request struct {
 	// others that may write while it is inside Python: the stream's flush
 	// timer, the timeout, and emit.
 	mu        sync.Mutex
-	started   bool // head written
-	waiting   bool // waiting for the gate
-	inPy      bool // inside Python
-	expired   bool // past the timeout: no more Python calls
+	started   bool          // head written
+	waiting   bool          // waiting for the gate
+	inPy      bool          // inside Python
+	expired   bool          // past the timeout: no more Python calls
 	expiredC  chan struct{} // closed at the timeout: the gate wait gives up
-	timedOut  bool // the timeout gave up on the Python call in progress
-	done      bool // the handler is returning: nobody else touches w
+	timedOut  bool          // the timeout gave up on the Python call in progress
+	done      bool          // the handler is returning: nobody else touches w
 	deadline  *time.Timer
 	flush     *time.Timer
 	unflushed bool
