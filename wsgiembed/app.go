@@ -50,6 +50,12 @@ type Config struct {
 	Threads int
 	// Argv becomes sys.argv (default: this process's arguments).
 	Argv []string
+	// StateFD is this process's end of a state socket to the server (the
+	// process mode's fd 4, see internal/wire "State socket"); VersionsFD
+	// the shared change table (the process mode's fd 5). With them the
+	// hornbeam.state_* calls of the app go to the server as from a worker
+	// process; 0: none (an in-process store stands in).
+	StateFD, VersionsFD int
 }
 
 // App is an application loaded in this process's interpreter.
@@ -120,7 +126,7 @@ func Load(cfg Config) (*App, error) {
 	}
 	a.py = py
 	var loadErr error
-	py.OnMain(func() { loadErr = a.load(cfg.Threads) })
+	py.OnMain(func() { loadErr = a.load(cfg) })
 	if loadErr != nil {
 		var pe *cpython.Error
 		if errors.As(loadErr, &pe) {
@@ -136,7 +142,7 @@ func Load(cfg Config) (*App, error) {
 }
 
 // load imports hornbeam._embed and the app (main thread, GIL held).
-func (a *App) load(threads int) error {
+func (a *App) load(cfg Config) error {
 	py := a.py
 	emit, err := py.NewFunction("hornbeam_emit", a.emit)
 	if err != nil {
@@ -145,7 +151,7 @@ func (a *App) load(threads int) error {
 	a.emitFn = emit
 	mod, err := py.Import("hornbeam._embed")
 	if err != nil {
-		return fmt.Errorf("hornbeam's Python runtime (%s): %w", a.runtimeDir, err)
+		return fmt.Errorf("hornbeam's Python runtime (%s): %v", a.runtimeDir, err) // not an ImportError of the app
 	}
 	defer py.DecRef(mod)
 	for _, f := range []struct {
@@ -166,9 +172,12 @@ func (a *App) load(threads int) error {
 		return err
 	}
 	defer py.DecRef(spec)
-	n, _ := py.NewInt(int64(threads))
-	defer py.DecRef(n)
-	app, err := py.Call(load, spec, emit, n)
+	var ints [3]cpython.Object
+	for i, v := range []int{cfg.Threads, cfg.StateFD, cfg.VersionsFD} {
+		ints[i], _ = py.NewInt(int64(v))
+		defer py.DecRef(ints[i])
+	}
+	app, err := py.Call(load, spec, emit, ints[0], ints[1], ints[2])
 	if err != nil {
 		return err // the app's import error, with its traceback
 	}

@@ -395,6 +395,16 @@ func TestPythonInfo(t *testing.T) {
 	}
 }
 
+// TestSpawn: multiprocessing's spawn runs sys.executable, which must be the
+// interpreter (were it this binary, the server would start again).
+func TestSpawn(t *testing.T) {
+	s := serve(t)
+	code, body := get(t, s.URL+"/spawn", "extra")
+	if code != 200 || body != "child pid differs: True" {
+		t.Errorf("%d %q\n%s", code, body, s.log.String())
+	}
+}
+
 func TestStreaming(t *testing.T) {
 	s := serve(t)
 	t0 := time.Now()

@@ -4,7 +4,8 @@ In the embedded mode the hornbeam binary loads CPython and calls the app
 from Go (package wsgiembed) instead of feeding a worker process over a
 socket. Go holds the GIL only for these calls:
 
-    load(spec, emit, threads)   -> an App, once, on Python's main thread
+    load(spec, emit, threads, state_fd, versions_fd)
+                                -> an App, once, on Python's main thread
     App.handle(environ)         -> the response, per request
     step(stream)                -> the next chunk of a streamed response
     stop(stream)                -> close() of a stream Go gives up on
@@ -45,6 +46,7 @@ import stat
 import sys
 import traceback
 
+from . import _state, _wire
 from ._worker import FileWrapper, _check_headers, _content_length, _import_app
 
 __all__ = ["App", "load", "step", "stop"]
@@ -339,6 +341,16 @@ class App:
         return b"".join(parts), os.dup(fd), offset, length
 
 
-def load(spec, emit, threads=1):
-    """Import the app named by spec ("module:callable") and wrap it."""
+def load(spec, emit, threads=1, state_fd=0, versions_fd=0):
+    """Import the app named by spec ("module:callable") and wrap it. With a
+    state_fd (the worker's end of its state socket to the server, fd 4 in
+    the process mode) the hornbeam.state_* calls go to the server, and with
+    a versions_fd (the shared change table) state_get is served from
+    memory while a key is unchanged, as in a worker process; both are set up
+    before the import, so module-level state calls work."""
+    if state_fd > 0:
+        from . import _state, _wire
+        if versions_fd > 0:
+            _state.map_versions(versions_fd)
+        _state.use_server(_wire.CallConn(state_fd).call)
     return App(_import_app(spec), emit, threads)

@@ -80,6 +80,20 @@ def extra(environ, start_response):
         }).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
+    if path == "/spawn":
+        # multiprocessing's spawn starts sys.executable: the interpreter,
+        # not the server binary.
+        import multiprocessing
+        import os
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            pid = pool.apply(os.getpid)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"child pid differs: %s" % str(pid != os.getpid()).encode()]
+    if path == "/state-incr":
+        import hornbeam
+        body = str(hornbeam.state_incr("hits", 2)).encode()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
     if path == "/counts":
         import gc
         gc.collect()

@@ -1,0 +1,2 @@
+"""Fails at import, for the import error test."""
+raise RuntimeError("broken at import")
