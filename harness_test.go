@@ -70,6 +70,11 @@ func start(t *testing.T, app string, opts hornbeam.Options) *testServer {
 	if opts.Workers == 0 {
 		opts.Workers = 2
 	}
+	if opts.WorkerMode == "" {
+		// HORNBEAM_TEST_WORKER_MODE=embedded runs the suite's servers in
+		// the embedded mode.
+		opts.WorkerMode = os.Getenv("HORNBEAM_TEST_WORKER_MODE")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	srv, err := hornbeam.Start(ctx, app, opts)

@@ -32,7 +32,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,6 +74,7 @@ type Options struct {
 	AccessLogFormat       string        // gunicorn atoms; "" = accesslog.DefaultFormat
 	AccessLogJSON         bool          // JSON lines instead of the format
 	ForwardedAllowIPs     []string      // proxies trusted for Forwarded/X-Forwarded-*; nil = 127.0.0.1, ::1
+	WorkerMode            string        // ModeProcess (default) or ModeEmbedded
 	ForwardedHost         bool          // take the host from a trusted proxy's Forwarded host= / X-Forwarded-Host; off: keep the Host header
 	ProxyProtocol         bool          // accept PROXY protocol v1/v2 from trusted proxies
 	Static                []string      // "URL_PREFIX=DIR" mappings served by Go
@@ -197,20 +197,21 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
-	if opts.ProxyProtocol {
-		for i, ln := range s.listeners {
-			s.listeners[i] = proxy.Listener(ln, s.trust, opts.ReadHeaderTimeout)
-		}
-	}
 	if s.runtimeDir, err = unpackRuntime(); err != nil {
 		return nil, err
+	}
+	var embedded *pool.Embedded
+	if opts.WorkerMode == ModeEmbedded {
+		if embedded, err = s.embeddedPool(); err != nil {
+			return nil, fmt.Errorf("--worker-mode embedded: %w", err)
+		}
 	}
 	s.pool, err = pool.New(pool.Config{
 		Python: opts.Python, App: app, Workers: opts.Workers, Threads: opts.Threads,
 		PythonPath: opts.PythonPath, MaxRequests: opts.MaxRequests, MaxRequestsJitter: opts.MaxRequestsJitter,
 		RuntimeDir: s.runtimeDir, ErrorLog: s.errorLog, StateCall: s.stateCall, Preload: opts.Preload,
 		MaxWorkerMemory: opts.MaxWorkerMemory, CPUAffinity: opts.CPUAffinity, StateVersions: s.versionsFile(),
-		GracefulTimeout: opts.GracefulTimeout,
+		GracefulTimeout: opts.GracefulTimeout, Embedded: embedded,
 	})
 	if err != nil {
 		return nil, err
@@ -228,35 +229,12 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		ErrorLog: s.errorLog, Observe: s.metrics.observe, SpoolThreshold: opts.SpoolThreshold,
 		ClientGone: httpguard.ClientGone,
 	}
-	handler, err := s.handlerChain(h)
+	front, err := newFrontend(&s.opts, s.trust, h, s.errorLog, s.pool.Ready)
 	if err != nil {
 		return nil, err
 	}
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	protos.SetHTTP2(true)
-	protos.SetUnencryptedHTTP2(true)
-	s.http = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: opts.ReadHeaderTimeout,
-		IdleTimeout:       opts.Keepalive,
-		MaxHeaderBytes:    opts.LimitRequestLine + opts.LimitRequestFields*(opts.LimitRequestFieldSize+2) + 4096,
-		ErrorLog:          log.New(&filteredLog{s.errorLog}, "", 0),
-		Protocols:         &protos,
-	}
-	s.http.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		ctx = httpguard.ConnContext(ctx, c) // for limits and ClientGone
-		if opts.ProxyProtocol {
-			ctx = proxy.ConnContext(ctx, httpguard.Beneath(c)) // it looks for its own connection type
-		}
-		return ctx
-	}
-	if opts.CertFile != "" {
-		cert, err := loadCertificate(opts.CertFile, opts.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	if embedded == nil {
+		s.http = front.http // else the workers serve the listeners themselves
 	}
 	if opts.StatsBind != "" {
 		if err := s.startStats(); err != nil {
@@ -268,23 +246,16 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	if err := s.pool.Start(ctx); err != nil {
 		return nil, err
 	}
-	// Decided once: Serve itself fills in http.Server.TLSConfig when it
-	// sets up HTTP/2, so it cannot be read again per listener.
-	tlsConf := s.http.TLSConfig
 	for _, ln := range s.listeners {
-		// The guard reads HTTP/1.x as the client sent it (after a PROXY
-		// header, over TLS); its TLS listener does the handshakes.
-		if tlsConf != nil {
-			ln = httpguard.TLSListener(ln, tlsConf, s.opts.ReadHeaderTimeout, s.http.ErrorLog)
-		} else {
-			ln = httpguard.Listener(ln)
+		if s.http == nil {
+			break
 		}
 		go func(ln net.Listener) {
 			err := s.http.Serve(ln)
 			if !errors.Is(err, http.ErrServerClosed) {
 				s.serveErr <- err
 			}
-		}(ln)
+		}(front.listener(ln))
 	}
 	if opts.ReloadOnChange {
 		go s.watchPython(context.Background(), time.Second)
@@ -363,6 +334,9 @@ func (o Options) Validate() error {
 		if c.n < 0 {
 			return bad(c.setting, "must not be negative (got %d)", c.n)
 		}
+	}
+	if o.WorkerMode != "" && o.WorkerMode != ModeProcess && o.WorkerMode != ModeEmbedded {
+		return bad("--worker-mode", "%q: want %s or %s", o.WorkerMode, ModeProcess, ModeEmbedded)
 	}
 	if o.HealthPath != "" && !strings.HasPrefix(o.HealthPath, "/") {
 		return bad("--health-path", "%q must start with '/', like /healthz", o.HealthPath)
@@ -494,42 +468,6 @@ func dottedName(s string) bool {
 	return true
 }
 
-// handlerChain wraps the WSGI handler, outermost first: the limits (on the
-// request as the client sent it), trusted proxy headers (so everything after
-// sees the real client), the request id, the access log, the health check,
-// then static files and the app.
-func (s *Server) handlerChain(app http.Handler) (http.Handler, error) {
-	o := &s.opts
-	statics := append([]string(nil), o.Static...)
-	// The longest prefix must be tried first, so it is wrapped last.
-	sort.Slice(statics, func(i, j int) bool { return len(statics[i]) < len(statics[j]) })
-	h := app
-	for _, m := range statics {
-		prefix, dir, err := static.ParseMapping(m)
-		if err != nil {
-			return nil, fmt.Errorf("--static %q: %w", m, err)
-		}
-		sh, err := static.New(prefix, dir)
-		if err != nil {
-			return nil, fmt.Errorf("--static %q: %w", m, err)
-		}
-		h = sh.Wrap(h)
-	}
-	if o.HealthPath != "" {
-		h = s.health(o.HealthPath, h)
-	}
-	if o.AccessLog != nil {
-		l, err := accesslog.New(o.AccessLog, o.AccessLogFormat, o.AccessLogJSON)
-		if err != nil {
-			return nil, fmt.Errorf("--access-logformat: %w", err)
-		}
-		h = l.Handler(h)
-	}
-	h = accesslog.RequestID(h)
-	h = s.trust.Handler(h)
-	return &limits{opts: o, next: h}, nil
-}
-
 func (s *Server) listen() error {
 	s.listeners = append(s.listeners, s.opts.Listeners...)
 	for _, b := range s.opts.Bind {
@@ -628,9 +566,11 @@ func (s *Server) Done() <-chan struct{} { return s.done }
 // It is safe to call more than once.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
-		err := s.http.Shutdown(ctx)
-		if err != nil {
-			s.http.Close()
+		var err error
+		if s.http != nil {
+			if err = s.http.Shutdown(ctx); err != nil {
+				s.http.Close()
+			}
 		}
 		if perr := s.pool.Stop(ctx); err == nil {
 			err = perr
@@ -672,24 +612,6 @@ func (s *Server) Reload(ctx context.Context) error { return s.pool.Reload(ctx) }
 
 // Scale adds or retires workers; it returns the new number wanted.
 func (s *Server) Scale(ctx context.Context, delta int) (int, error) { return s.pool.Scale(ctx, delta) }
-
-// health answers path itself: 200 while at least one worker is ready.
-func (s *Server) health(path string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != path {
-			next.ServeHTTP(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		if n := s.pool.Ready(); n > 0 {
-			fmt.Fprintf(w, "ok: %d workers ready\n", n)
-			return
-		}
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "unavailable: no worker is ready")
-	})
-}
 
 // Pool returns the server's worker pool.
 func (s *Server) Pool() *pool.Pool { return s.pool }

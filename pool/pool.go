@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"math/rand/v2"
 	"os"
@@ -67,10 +68,27 @@ type Config struct {
 	// StateCall answers a worker's StateCall payload with a StateReply
 	// payload. Nil answers every call with an error.
 	StateCall func(payload []byte) []byte
+	// Embedded, when set, runs each worker as a hornbeam process that serves
+	// HTTP itself with CPython loaded in process (package worker), instead
+	// of a Python process fed requests over its socket. Do is not used then.
+	Embedded *Embedded
 	// GracefulTimeout bounds how long a worker that holds a timed-out
 	// request may go on finishing its other requests before it is killed
 	// (see Pool.Timeout); 0 = 30s.
 	GracefulTimeout time.Duration
+}
+
+// Embedded says how to start embedded workers (see package worker for what
+// they inherit).
+type Embedded struct {
+	Executable string     // the hornbeam binary
+	Listeners  []*os.File // the sockets the workers serve, from fd 7 on
+	// AccessLog receives the workers' access log lines (each worker writes
+	// them to a pipe, fd 6, copied here line by line); nil: none.
+	AccessLog io.Writer
+	// Env returns the environment variables that configure a worker which
+	// asks to be replaced after limit requests (0: never).
+	Env func(limit int) []string
 }
 
 // Pool is a set of supervised worker processes. Create it with New.
@@ -88,6 +106,7 @@ type Pool struct {
 	forked   map[int]*worker // (mu) workers forked by the zygote, by pid
 
 	done     chan struct{} // closed by Stop
+	accessMu sync.Mutex    // one access log line at a time (embedded workers)
 	reloadMu sync.Mutex    // one Reload or Scale at a time
 
 	zmu    sync.Mutex // serialises starting the zygote
@@ -132,6 +151,9 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("python interpreter %q not found: install Python 3 or pass --python /usr/bin/python3 (or --venv DIR)", cfg.Python)
 	}
 	cfg.Python = path
+	if cfg.Embedded != nil {
+		cfg.Preload = false // a Go process cannot fork; see README "Worker modes"
+	}
 	return &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers), forked: map[int]*worker{}, target: cfg.Workers, done: make(chan struct{})}, nil
 }
 
@@ -168,9 +190,11 @@ func (e *StartError) Error() string {
 func (p *Pool) Start(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
-	if _, err := p.zygoteProcess(); err != nil {
-		p.Stop(context.Background())
-		return err
+	if p.cfg.Embedded == nil {
+		if _, err := p.zygoteProcess(); err != nil {
+			p.Stop(context.Background())
+			return err
+		}
 	}
 	type result struct {
 		w   *worker
@@ -390,6 +414,21 @@ func (p *Pool) release(w *worker, served bool) {
 		}
 	}
 	p.handOffLocked()
+}
+
+// retire takes an embedded worker's request to be replaced (it reached
+// --max-requests, or a request overran --timeout and it stopped taking
+// connections): a recycle, once.
+func (p *Pool) retire(w *worker, reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.slots[w.slot]
+	if w.state != stateReady || s.retiring || p.stopping {
+		return
+	}
+	s.retiring = true
+	s.spawning++
+	go p.recycle(w, reason)
 }
 
 // recycle replaces w: a new worker for the same slot starts first; then w

@@ -48,12 +48,12 @@ func (p *Pool) Stats() Stats {
 			state = "draining"
 		case w.state != stateReady:
 			state = w.state.String()
-		case w.inflight > 0:
+		case w.inflight+w.active > 0:
 			state = "busy"
 		}
 		rows = append(rows, row{w: w, st: WorkerStats{
 			Slot: w.slot + 1, PID: w.pid, State: state, Requests: w.served,
-			Inflight: w.inflight, Restarts: p.slots[w.slot].restarts,
+			Inflight: w.inflight + w.active, Restarts: p.slots[w.slot].restarts,
 		}})
 	}
 	p.mu.Unlock()

@@ -63,6 +63,7 @@ type worker struct {
 	killReason string      // (p.mu)
 	standby    bool        // (p.mu) ready, but not yet its slot's current worker (Reload)
 	stuck      int         // (p.mu) timed-out requests it still runs (Pool.Timeout)
+	active     int         // (p.mu) embedded: requests it serves now (its Load frames)
 
 	mu     sync.Mutex // guards calls, nextID and forks
 	calls  map[uint32]*Call
@@ -94,7 +95,71 @@ func startWorker(p *Pool, slot int) (w *worker, err error) {
 			p.wg.Done()
 		}
 	}()
+	if p.cfg.Embedded != nil {
+		return startEmbedded(p, slot)
+	}
 	return p.forkWorker(slot)
+}
+
+// startEmbedded starts an embedded worker: the hornbeam binary in worker
+// mode, given its control socket (fd 3), state socket (fd 4), the change
+// table (fd 5), the access log pipe (fd 6) and the listeners (fd 7 on);
+// /dev/null stands for what there is none of.
+func startEmbedded(p *Pool, slot int) (*worker, error) {
+	e := p.cfg.Embedded
+	ch, err := newChannels(p, slot)
+	if err != nil {
+		return nil, err
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		ch.handedOver(false)
+		return nil, err
+	}
+	defer null.Close()
+	versions, access := p.cfg.StateVersions, null
+	if versions == nil {
+		versions = null
+	}
+	if e.AccessLog != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			ch.handedOver(false)
+			return nil, fmt.Errorf("access log pipe: %w", err)
+		}
+		defer w.Close()
+		access = w
+		go p.copyAccessLog(r, e.AccessLog)
+	}
+	limit := p.jitteredLimit()
+	cmd := exec.Command(e.Executable)
+	env := p.cfg.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Env = append(append(append([]string(nil), env...), e.Env(limit)...), "GOMAXPROCS=1")
+	if ch.cpu >= 0 {
+		cmd.Env = append(cmd.Env, "HORNBEAM_CPU="+strconv.Itoa(ch.cpu))
+	}
+	cmd.ExtraFiles = append([]*os.File{ch.child, ch.stateChild, versions, access}, e.Listeners...)
+	cmd.Stdout, cmd.Stderr = ch.outW, ch.outW
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the server only
+	err = cmd.Start()
+	ch.handedOver(err == nil)
+	if err != nil {
+		return nil, fmt.Errorf("starting the worker %s: %w", e.Executable, err)
+	}
+	w := newWorker(p, slot, cmd.Process.Pid, ch, nil)
+	w.limit = 0 // the worker counts its requests itself and sends Retire
+	go func() {
+		err := cmd.Wait()
+		status := fmt.Sprintf("could not be waited for: %v", err)
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
+			status = describeExit(ws)
+		}
+		w.finish(status)
+	}()
+	return w, nil
 }
 
 // track counts a process about to start in wg, unless the pool is
@@ -239,6 +304,24 @@ func startProcess(p *Pool, slot int, code string) (*worker, error) {
 	return w, nil
 }
 
+// copyAccessLog copies an embedded worker's access log lines to out, whole
+// lines only, until the worker has gone.
+func (p *Pool) copyAccessLog(r *os.File, out io.Writer) {
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			p.accessMu.Lock()
+			out.Write(line)
+			p.accessMu.Unlock()
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return
+		}
+	}
+}
+
 // forkWorker asks the zygote for a new worker.
 func (p *Pool) forkWorker(slot int) (*worker, error) {
 	z, err := p.zygoteProcess()
@@ -309,7 +392,7 @@ func newWorker(p *Pool, slot, pid int, ch *channels, parent *worker) *worker {
 		logged:    make(chan struct{}),
 		readDone:  make(chan struct{}),
 	}
-	if slot >= 0 {
+	if parent != nil {
 		p.mu.Lock()
 		p.forked[pid] = w
 		p.mu.Unlock()
@@ -465,6 +548,19 @@ func (w *worker) readLoop() {
 			if n, ok := pid.(int64); ok && ch != nil {
 				ch <- int(n)
 			}
+		case wire.Load: // an embedded worker's counts
+			v, _ := pymarshal.Unmarshal(f.Payload)
+			if t, ok := v.(pymarshal.Tuple); ok && len(t) == 2 {
+				served, _ := t[0].(int64)
+				active, _ := t[1].(int64)
+				w.p.mu.Lock()
+				w.served, w.active = uint64(served), int(active)
+				w.p.mu.Unlock()
+			}
+		case wire.Retire: // an embedded worker asks to be replaced
+			v, _ := pymarshal.Unmarshal(f.Payload)
+			reason, _ := v.(string)
+			w.p.retire(w, reason)
 		case wire.ChildExit:
 			v, _ := pymarshal.Unmarshal(f.Payload)
 			if t, ok := v.(pymarshal.Tuple); ok && len(t) == 2 {
@@ -510,7 +606,7 @@ func (w *worker) readLoop() {
 	}
 	w.calls = nil
 	w.mu.Unlock()
-	if w.slot >= 0 {
+	if w.parent != nil {
 		// A forked worker's exit status comes from the zygote; if that
 		// never arrives (the zygote is gone), make sure it is dead.
 		go func() {
@@ -592,6 +688,16 @@ func (w *worker) shutdown() {
 		go func() {
 			if err := w.conn.WriteFrame(wire.Shutdown, 0, nil); err != nil {
 				w.kill()
+				return
+			}
+			if w.p.cfg.Embedded != nil && w.slot >= 0 {
+				// It finishes its requests within the graceful timeout and
+				// exits; one that does not is killed a little after.
+				select {
+				case <-w.exited:
+				case <-time.After(w.p.cfg.GracefulTimeout + 5*time.Second):
+					w.kill()
+				}
 			}
 		}()
 	})

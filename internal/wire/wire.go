@@ -76,6 +76,23 @@
 //	Forked     id=fork     from the zygote: payload int pid of the new worker
 //	ChildExit  id=0        from the zygote: payload (pid, wait status) of a
 //	                       worker it forked that has exited
+//
+// # Embedded workers
+//
+// In the embedded mode (package worker) a worker is a hornbeam process that
+// serves HTTP itself on listeners it inherits, with CPython loaded in
+// process. Its fd 3 is a control socket to the server, with the same
+// frames; fd 4 and fd 5 are as above (the state socket and the change
+// table), and its listeners follow from fd 6 on. Only these cross fd 3:
+//
+//	Ready      worker -> server  as above, once the app is imported and it serves
+//	Load       worker -> server  id=0, payload (requests served int, in flight int);
+//	                             sent when it changed, at most every 250 ms
+//	Retire     worker -> server  id=0, payload str reason: replace me (the worker
+//	                             reached --max-requests, or a request overran
+//	                             --timeout); it goes on serving until Shutdown
+//	Shutdown   server -> worker  stop accepting, finish the requests held (up to
+//	                             the graceful timeout), exit
 package wire
 
 import (
@@ -109,6 +126,8 @@ const (
 	StateCall byte = 23
 	Forked    byte = 24
 	ChildExit byte = 25
+	Load      byte = 26 // embedded workers only
+	Retire    byte = 27 // embedded workers only
 )
 
 // HeaderSize is the size of a frame header in bytes.
@@ -145,6 +164,10 @@ func TypeName(t byte) string {
 		return "Hints"
 	case StateCall:
 		return "StateCall"
+	case Load:
+		return "Load"
+	case Retire:
+		return "Retire"
 	case Fork:
 		return "Fork"
 	case Forked:

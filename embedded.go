@@ -1,0 +1,154 @@
+package hornbeam
+
+import (
+	"encoding/json"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/hornbeam-go/hornbeam/internal/cpython"
+	"github.com/hornbeam-go/hornbeam/pool"
+	"github.com/hornbeam-go/hornbeam/proxy"
+	"github.com/hornbeam-go/hornbeam/worker"
+)
+
+// Worker modes (Options.WorkerMode).
+const (
+	// ModeProcess runs the app in Python worker processes fed requests
+	// over a socket by this process, which serves HTTP (the first design;
+	// any CPython 3.8+).
+	ModeProcess = "process"
+	// ModeEmbedded runs the app in worker processes that are this binary
+	// with CPython loaded in process: each serves HTTP itself on the
+	// listeners it inherits and calls the app directly (package worker).
+	// It needs an interpreter with a shared libpython.
+	ModeEmbedded = "embedded"
+)
+
+// frontOptions are the settings an embedded worker's HTTP serving needs:
+// the Options fields that package worker passes through as JSON.
+type frontOptions struct {
+	Keepalive             time.Duration
+	AccessLog             bool // lines go to fd 6, a pipe the server copies to its access log
+	AccessLogFormat       string
+	AccessLogJSON         bool
+	ForwardedAllowIPs     []string
+	ForwardedHost         bool
+	ProxyProtocol         bool
+	Static                []string
+	MaxBodySize           int64
+	SpoolThreshold        int64
+	ReadHeaderTimeout     time.Duration
+	LimitRequestLine      int
+	LimitRequestFields    int
+	LimitRequestFieldSize int
+	BodyTimeout           time.Duration
+	HealthPath            string
+	CertFile, KeyFile     string
+}
+
+// fdAccessLog is where an embedded worker writes its access log lines.
+const fdAccessLog = 6
+
+// embeddedPool returns the pool configuration of the embedded mode, or an
+// error saying why this interpreter cannot be embedded.
+func (s *Server) embeddedPool() (*pool.Embedded, error) {
+	o := &s.opts
+	inst, err := cpython.Find(o.Python)
+	if err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("embedded workers: finding the hornbeam binary: %w", err)
+	}
+	var files []*os.File
+	var tls []bool
+	for _, ln := range s.listeners {
+		f, err := listenerFile(ln)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		tls = append(tls, o.CertFile != "")
+	}
+	front, err := json.Marshal(frontOptions{
+		Keepalive: o.Keepalive, AccessLog: o.AccessLog != nil, AccessLogFormat: o.AccessLogFormat,
+		AccessLogJSON: o.AccessLogJSON, ForwardedAllowIPs: o.ForwardedAllowIPs, ForwardedHost: o.ForwardedHost,
+		ProxyProtocol: o.ProxyProtocol, Static: o.Static, MaxBodySize: o.MaxBodySize, SpoolThreshold: o.SpoolThreshold,
+		ReadHeaderTimeout: o.ReadHeaderTimeout, LimitRequestLine: o.LimitRequestLine, LimitRequestFields: o.LimitRequestFields,
+		LimitRequestFieldSize: o.LimitRequestFieldSize, BodyTimeout: o.BodyTimeout, HealthPath: o.HealthPath,
+		CertFile: o.CertFile, KeyFile: o.KeyFile,
+	})
+	if err != nil {
+		return nil, err
+	}
+	timeout := max(o.Timeout, 0)
+	return &pool.Embedded{
+		Executable: exe,
+		Listeners:  files,
+		AccessLog:  o.AccessLog,
+		Env: func(limit int) []string {
+			cfg, _ := json.Marshal(worker.Config{
+				Python: inst.Executable, App: s.app, PythonPath: o.PythonPath, Threads: o.Threads,
+				Listeners: len(files), TLS: tls, MaxRequests: limit, Timeout: timeout,
+				GracefulTimeout: o.GracefulTimeout, StateVersions: s.versions != nil, Front: front,
+			})
+			return []string{worker.EnvConfig + "=" + string(cfg)}
+		},
+	}, nil
+}
+
+// listenerFile returns a descriptor of ln for a worker to inherit.
+func listenerFile(ln net.Listener) (*os.File, error) {
+	fl, ok := ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("embedded workers: cannot pass a %T listener to a worker", ln)
+	}
+	return fl.File()
+}
+
+// WorkerMain runs this process as an embedded worker and returns its exit
+// status; the hornbeam command calls it first thing when the environment
+// says it is one (worker.EnvConfig).
+func WorkerMain() int { return worker.Main(workerFrontend) }
+
+// workerFrontend builds an embedded worker's HTTP serving around app from
+// the settings its server passed: the same handler chain, limits, guard,
+// proxy trust and TLS as the process mode's.
+func workerFrontend(raw json.RawMessage, app http.Handler, errorLog *log.Logger) (*http.Server, func(net.Listener) net.Listener, error) {
+	var fo frontOptions
+	if err := json.Unmarshal(raw, &fo); err != nil {
+		return nil, nil, fmt.Errorf("bad front settings: %w", err)
+	}
+	opts := Options{
+		Keepalive: fo.Keepalive, AccessLogFormat: fo.AccessLogFormat, AccessLogJSON: fo.AccessLogJSON,
+		ForwardedAllowIPs: fo.ForwardedAllowIPs, ForwardedHost: fo.ForwardedHost, ProxyProtocol: fo.ProxyProtocol,
+		Static: fo.Static, MaxBodySize: fo.MaxBodySize, SpoolThreshold: fo.SpoolThreshold,
+		ReadHeaderTimeout: fo.ReadHeaderTimeout, LimitRequestLine: fo.LimitRequestLine,
+		LimitRequestFields: fo.LimitRequestFields, LimitRequestFieldSize: fo.LimitRequestFieldSize,
+		BodyTimeout: fo.BodyTimeout, HealthPath: fo.HealthPath, CertFile: fo.CertFile, KeyFile: fo.KeyFile,
+		Bind: []string{"-"}, // not used: the listeners are inherited
+	}
+	if fo.AccessLog {
+		opts.AccessLog = os.NewFile(fdAccessLog, "hornbeam-access-log")
+	}
+	opts.defaults()
+	allow := opts.ForwardedAllowIPs
+	if allow == nil {
+		allow = proxy.DefaultAllow
+	}
+	trust, err := proxy.NewTrust(allow)
+	if err != nil {
+		return nil, nil, err
+	}
+	trust.ForwardedHost = opts.ForwardedHost
+	f, err := newFrontend(&opts, trust, app, errorLog, func() int { return 1 })
+	if err != nil {
+		return nil, nil, err
+	}
+	return f.http, f.listener, nil
+}

@@ -1,0 +1,273 @@
+// Package worker is hornbeam's embedded worker process: the hornbeam
+// binary started by the master (package pool) with CPython loaded in
+// process. It serves HTTP itself on the listeners it inherits and calls the
+// WSGI app straight from the request goroutine (package wsgiembed); the
+// master keeps supervision, the shared state and the stats.
+//
+// The request path in the embedded mode is: the master opens the listeners
+// and starts the workers (pool), a worker accepts a connection and serves it
+// (Run, with the handler chain of package front), and the app is called in
+// process (wsgiembed.Handler).
+//
+// A worker inherits (see internal/wire, "Embedded workers"):
+//
+//	fd 3     the control socket to the master (Ready, Load, Retire, Shutdown)
+//	fd 4     the state socket (hornbeam.state_* calls from Python)
+//	fd 5     the state change table, or /dev/null
+//	fd 6     a pipe for the access log lines, or /dev/null
+//	fd 7...  the listeners, Config.Listeners of them
+//
+// and its Config as JSON in the environment variable HORNBEAM_WORKER.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hornbeam-go/hornbeam/internal/wire"
+	"github.com/hornbeam-go/hornbeam/pymarshal"
+	"github.com/hornbeam-go/hornbeam/wsgiembed"
+)
+
+// EnvConfig names the environment variable that carries a worker's Config
+// and marks a hornbeam process as a worker.
+const EnvConfig = "HORNBEAM_WORKER"
+
+// The descriptors a worker inherits.
+const (
+	fdControl   = 3
+	fdState     = 4
+	fdVersions  = 5
+	fdListeners = 7
+)
+
+// Config is what the master tells a worker. Durations are nanoseconds.
+type Config struct {
+	Python     string   `json:"python"`
+	App        string   `json:"app"`
+	PythonPath []string `json:"pythonpath"`
+	Threads    int      `json:"threads"`
+	// Listeners is how many listeners follow fd 7; TLS[i] says whether
+	// listener i serves TLS.
+	Listeners int    `json:"listeners"`
+	TLS       []bool `json:"tls"`
+	// MaxRequests: ask to be replaced after this many requests (0: never);
+	// the master has added the jitter.
+	MaxRequests     int           `json:"max_requests"`
+	Timeout         time.Duration `json:"timeout"`
+	GracefulTimeout time.Duration `json:"graceful_timeout"`
+	StateVersions   bool          `json:"state_versions"`
+	// Front configures the HTTP serving, as in the master's process mode.
+	Front json.RawMessage `json:"front"`
+}
+
+// Frontend builds the HTTP serving around the app's handler from
+// Config.Front: the server, and what wraps each inherited listener (PROXY
+// protocol, TLS, the framing guard). Package hornbeam provides it, with the
+// process mode's handler chain.
+type Frontend func(raw json.RawMessage, app http.Handler, errorLog *log.Logger) (*http.Server, func(net.Listener) net.Listener, error)
+
+// Main runs a worker process and returns its exit status.
+func Main(frontend Frontend) int {
+	errorLog := log.New(os.Stderr, "", 0)
+	var cfg Config
+	if err := json.Unmarshal([]byte(os.Getenv(EnvConfig)), &cfg); err != nil {
+		errorLog.Printf("error: hornbeam worker: bad %s: %v", EnvConfig, err)
+		return 2
+	}
+	os.Unsetenv(EnvConfig) // not for the app's subprocesses
+	ctl := os.NewFile(fdControl, "hornbeam-control")
+	c, err := net.FileConn(ctl)
+	ctl.Close()
+	if err != nil {
+		errorLog.Printf("error: hornbeam worker: control socket: %v", err)
+		return 2
+	}
+	conn := wire.NewConn(c.(*net.UnixConn))
+	os.Setenv("HORNBEAM_STATE_FD", strconv.Itoa(fdState))
+	if cfg.StateVersions {
+		os.Setenv("HORNBEAM_STATE_VERSIONS", strconv.Itoa(fdVersions))
+	}
+	app, err := wsgiembed.Load(wsgiembed.Config{
+		Python: cfg.Python, App: cfg.App, PythonPath: cfg.PythonPath, Threads: cfg.Threads,
+	})
+	if err != nil {
+		errorLog.Print(err) // the master shows it as the start-up error
+		return ExitImportFailed
+	}
+	w := &worker{cfg: cfg, conn: conn, log: errorLog, app: app, retire: make(chan string, 1)}
+	return w.run(frontend)
+}
+
+// ExitImportFailed is a worker's exit status when the app does not load
+// (the process mode's Python workers exit with the same).
+const ExitImportFailed = 3
+
+type worker struct {
+	cfg    Config
+	conn   *wire.Conn
+	log    *log.Logger
+	app    *wsgiembed.App
+	srv    *http.Server
+	served atomic.Int64
+	active atomic.Int64
+	retire chan string // reasons to be replaced (--max-requests, a timeout)
+	stuck  atomic.Int64 // requests past --timeout, still in Python
+
+	retireOnce    sync.Once
+	stopAccepting sync.Once
+}
+
+func (w *worker) grace() time.Duration {
+	if w.cfg.GracefulTimeout > 0 {
+		return w.cfg.GracefulTimeout
+	}
+	return 30 * time.Second
+}
+
+func (w *worker) run(frontend Frontend) int {
+	h := &wsgiembed.Handler{App: w.app, ErrorLog: w.log}
+	var app http.Handler = h
+	if w.cfg.Timeout > 0 {
+		app = &timeouts{next: h, d: w.cfg.Timeout, w: w}
+	}
+	srv, wrap, err := frontend(w.cfg.Front, w.count(app), w.log)
+	if err != nil {
+		w.log.Printf("error: hornbeam worker: %v", err)
+		return 2
+	}
+	w.srv = srv
+	lns, err := w.listeners()
+	if err != nil {
+		w.log.Printf("error: hornbeam worker: %v", err)
+		return 2
+	}
+	served := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func(ln net.Listener) { served <- srv.Serve(ln) }(wrap(ln))
+	}
+	ready, _ := pymarshal.Marshal(map[string]any{"pid": int64(os.Getpid())})
+	if err := w.conn.WriteFrame(wire.Ready, 0, ready); err != nil {
+		return 1
+	}
+	stop := make(chan struct{})
+	go w.control(stop)
+	go w.report(stop)
+	for {
+		select {
+		case <-stop:
+			return w.shutdown()
+		case reason := <-w.retire:
+			p, _ := pymarshal.Marshal(reason)
+			w.conn.WriteFrame(wire.Retire, 0, p)
+		case err := <-served:
+			if !errors.Is(err, http.ErrServerClosed) {
+				w.log.Printf("error: hornbeam worker: serving: %v", err)
+				return 1
+			}
+		}
+	}
+}
+
+// listeners wraps the inherited listening sockets.
+func (w *worker) listeners() ([]net.Listener, error) {
+	var out []net.Listener
+	for i := 0; i < w.cfg.Listeners; i++ {
+		f := os.NewFile(uintptr(fdListeners+i), "hornbeam-listener-"+strconv.Itoa(i))
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("inherited listener %d: %w", i, err)
+		}
+		out = append(out, ln)
+	}
+	return out, nil
+}
+
+// control reads the master's frames: Shutdown (or the socket closing, the
+// master gone) closes stop.
+func (w *worker) control(stop chan<- struct{}) {
+	defer close(stop)
+	for {
+		f, err := w.conn.ReadFrame()
+		if err != nil || f.Type == wire.Shutdown {
+			return
+		}
+		f.Discard()
+	}
+}
+
+// report sends a Load frame when the counts changed, at most every 250 ms.
+func (w *worker) report(stop <-chan struct{}) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	var last [2]int64
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		now := [2]int64{w.served.Load(), w.active.Load()}
+		if now == last {
+			continue
+		}
+		last = now
+		p, _ := pymarshal.Marshal(pymarshal.Tuple{now[0], now[1]})
+		if w.conn.WriteFrame(wire.Load, 0, p) != nil {
+			return
+		}
+	}
+}
+
+// count counts requests, and asks to be replaced at --max-requests.
+func (w *worker) count(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.active.Add(1)
+		defer func() {
+			w.active.Add(-1)
+			if n := w.served.Add(1); w.cfg.MaxRequests > 0 && n == int64(w.cfg.MaxRequests) {
+				w.askRetire(fmt.Sprintf("served %d requests (--max-requests)", n))
+			}
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+func (w *worker) askRetire(reason string) {
+	w.retireOnce.Do(func() { w.retire <- reason })
+}
+
+// shutdown stops accepting, lets the requests held finish (up to the
+// graceful timeout), then finalises the interpreter. When a request is
+// still in Python then, or one overran --timeout (it holds its thread for
+// good), the stacks of the Python threads are dumped and the process exits
+// without finalising (finalising would wait for that thread).
+func (w *worker) shutdown() int {
+	ctx, cancel := context.WithTimeout(context.Background(), w.grace())
+	defer cancel()
+	err := w.srv.Shutdown(ctx)
+	if err != nil || w.active.Load() > 0 || w.stuck.Load() > 0 {
+		w.srv.Close()
+		if err != nil {
+			w.log.Printf("error: %d request(s) still running after %s (--graceful-timeout)", w.active.Load(), w.grace())
+		}
+		w.log.Printf("error: the Python threads of worker %d, which exits now:", os.Getpid())
+		w.app.DumpStacks(os.Stderr)
+		return 1
+	}
+	if err := w.app.Close(); err != nil {
+		w.log.Printf("warning: finalising Python: %v", err)
+	}
+	return 0
+}
