@@ -219,6 +219,35 @@ func TestEnviron(t *testing.T) {
 	}
 }
 
+// TestEnvironTypes: the values' types are the process mode's (str for the
+// CGI keys, a function for wsgi.early_hints, a class for file_wrapper).
+func TestEnvironTypes(t *testing.T) {
+	s := serve(t)
+	_, body := get(t, s.URL+"/types", "extra")
+	var types map[string]string
+	json.Unmarshal([]byte(body), &types)
+	for k, v := range types {
+		want := "str"
+		switch k {
+		case "wsgi.version":
+			want = "tuple"
+		case "wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once":
+			want = "bool"
+		case "wsgi.input":
+			want = "BytesIO"
+		case "wsgi.errors":
+			want = "TextIOWrapper"
+		case "wsgi.file_wrapper":
+			want = "type"
+		case "wsgi.early_hints":
+			want = "function"
+		}
+		if v != want {
+			t.Errorf("%s is a %s, want %s", k, v, want)
+		}
+	}
+}
+
 func TestEnvironRawBytes(t *testing.T) {
 	s := serve(t)
 	// A header value with a raw 0xE9 byte, a header with an underscore
@@ -562,6 +591,38 @@ func TestResponseHeaders(t *testing.T) {
 	if resp.StatusCode != 204 || body != "" {
 		t.Errorf("empty generator: %d %q", resp.StatusCode, body)
 	}
+}
+
+// TestBigAndHead: a large list response leaves from Python's buffer, with
+// its length; HEAD gets the headers alone.
+func TestBigAndHead(t *testing.T) {
+	s := serve(t)
+	resp, body := do(t, "GET", s.URL+"/big?10000001", "extra", nil)
+	if resp.ContentLength != 10000001 || len(body) != 10000001 || body[0] != 'x' || body[len(body)-1] != 'y' {
+		t.Errorf("length %d, %d bytes", resp.ContentLength, len(body))
+	}
+	resp, body = do(t, "HEAD", s.URL+"/", "hello", nil)
+	if resp.StatusCode != 200 || resp.ContentLength != 13 || body != "" {
+		t.Errorf("HEAD: %d, length %d, %q", resp.StatusCode, resp.ContentLength, body)
+	}
+}
+
+// TestClientGoneMidStream: close() is called when the client leaves.
+func TestClientGoneMidStream(t *testing.T) {
+	s := serve(t)
+	c, err := net.Dial("tcp", s.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET /stream?key=gone&delay=0.2 HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	if _, err := http.ReadResponse(br, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	waitFor(t, 3*time.Second, "close() after the client left", func() bool {
+		return fmt.Sprint(pyInfo(t, s)["closed"].(map[string]any)["closed:gone"]) == "1"
+	})
 }
 
 func TestFileWrapper(t *testing.T) {

@@ -214,6 +214,15 @@ class App:
     def __init__(self, app, emit, threads=1):
         self.app = app
         self.emit = emit
+
+        def early_hints(headers):  # a function, as in the process mode
+            headers = list(headers)
+            _check_headers("103 Early Hints", headers)
+            parts = [b"H"]
+            for name, value in headers:
+                parts.append(("\r\n" + name + ":" + value).encode("latin-1"))
+            emit(b"".join(parts))
+
         # What every environ starts as (a dict copy is the cheapest way).
         self.template = {
             "SCRIPT_NAME": "",
@@ -223,16 +232,8 @@ class App:
             "wsgi.multiprocess": True,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
-            "wsgi.early_hints": self.early_hints,
+            "wsgi.early_hints": early_hints,
         }
-
-    def early_hints(self, headers):
-        headers = list(headers)
-        _check_headers("103 Early Hints", headers)
-        parts = [b"H"]
-        for name, value in headers:
-            parts.append(("\r\n" + name + ":" + value).encode("latin-1"))
-        self.emit(b"".join(parts))
 
     def handle(self, request):
         """Serve one request: (VALUES, BODY, EXTRA) from Go, where VALUES

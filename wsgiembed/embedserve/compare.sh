@@ -16,10 +16,18 @@ trap 'for p in ${pids:-}; do kill "$p" 2>/dev/null || true; done; rm -rf "$bin"'
 CGO_ENABLED=0 go build -o "$bin/embedserve" ./wsgiembed/embedserve
 CGO_ENABLED=0 go build -o "$bin/hornbeam" ./cmd/hornbeam
 
-# cpu_ticks PID: utime+stime of PID and of its children still running.
+# cpu_ticks PID: utime+stime of PID and of all its descendants still
+# running (the process mode's worker is the child of a zygote).
+descendants() {
+	local c
+	for c in $(pgrep -P "$1" || true); do
+		echo "$c"
+		descendants "$c"
+	done
+}
 cpu_ticks() {
 	local t=0 p
-	for p in $1 $(pgrep -P "$1" || true); do
+	for p in $1 $(descendants "$1"); do
 		[ -r /proc/$p/stat ] || continue
 		t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat)))
 	done
@@ -42,7 +50,7 @@ for app in hello flask; do
 	hello) spec=hello:application ;;
 	flask) spec=flask_app:application ;;
 	esac
-	GOMAXPROCS=1 "$bin/embedserve" -b 127.0.0.1:18101 --python $PY --pythonpath examples $spec 2>"$bin/embed.log" &
+	GOMAXPROCS=${EMBED_GOMAXPROCS:-1} "$bin/embedserve" -b 127.0.0.1:18101 --python $PY --pythonpath examples $spec 2>"$bin/embed.log" &
 	epid=$!
 	GOMAXPROCS=1 "$bin/hornbeam" -b 127.0.0.1:18102 -w 1 --max-requests 0 --python $PY --pythonpath examples $spec 2>"$bin/proc.log" &
 	ppid=$!

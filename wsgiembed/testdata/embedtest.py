@@ -20,6 +20,15 @@ def extra(environ, start_response):
     if path == "/signal":
         # Not the main thread: Python refuses, Go keeps its handlers.
         signal.signal(signal.SIGUSR1, lambda *a: None)
+    if path == "/big":
+        # A list response of ?N bytes: sent from Python's buffer.
+        n = int(environ["QUERY_STRING"])
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return [b"x" * (n // 2), b"y" * (n - n // 2)]
+    if path == "/types":
+        body = json.dumps({k: type(v).__name__ for k, v in environ.items()}, sort_keys=True).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
     if path == "/spin":
         # Pure Python for a while: the GIL is released only when asked.
         import time
