@@ -91,10 +91,11 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 		Executable: exe,
 		Listeners:  files,
 		AccessLog:  o.AccessLog,
-		Env: func(limit int) []string {
+		Env: func(limit, cpu int) []string {
 			cfg, _ := json.Marshal(worker.Config{
 				Python: inst.Executable, App: s.app, PythonPath: o.PythonPath, Threads: o.Threads,
-				Listeners: len(files), TLS: tls, MaxRequests: limit, Timeout: timeout,
+				Listeners: len(files), TLS: tls, MaxRequests: limit, Timeout: timeout, CPU: cpu,
+				MaxBodySize: max(o.MaxBodySize, 0), SpoolThreshold: o.SpoolThreshold, BodyTimeout: max(o.BodyTimeout, 0),
 				GracefulTimeout: o.GracefulTimeout, StateVersions: s.versions != nil, Front: front,
 			})
 			return []string{worker.EnvConfig + "=" + string(cfg)}

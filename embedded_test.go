@@ -1,10 +1,20 @@
 package hornbeam_test
 
 import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
 	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hornbeam-go/hornbeam"
+	"github.com/hornbeam-go/hornbeam/pool"
 	"github.com/hornbeam-go/hornbeam/worker"
 )
 
@@ -15,4 +25,165 @@ func TestMain(m *testing.M) {
 		os.Exit(hornbeam.WorkerMain())
 	}
 	os.Exit(m.Run())
+}
+
+// startEmbedded starts app in the embedded worker mode.
+func startEmbedded(t *testing.T, app string, opts hornbeam.Options) *testServer {
+	t.Helper()
+	opts.WorkerMode = hornbeam.ModeEmbedded
+	return start(t, app, opts)
+}
+
+// TestEmbeddedServes: the app runs inside worker processes that are not
+// this process, its state calls reach the server's store (atomic across
+// workers), and the access log gets every request.
+func TestEmbeddedServes(t *testing.T) {
+	access := &syncBuffer{}
+	s := startEmbedded(t, "core", hornbeam.Options{Workers: 2, AccessLog: access})
+	pids := map[string]bool{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 25; j++ {
+				code, body := get(t, s.URL+"/stream?key=embedded&delay=0")
+				if code != 200 {
+					t.Errorf("stream: %d", code)
+				}
+				_ = body
+				code, pid := get(t, s.URL+"/pid")
+				if code != 200 {
+					t.Errorf("pid: %d", code)
+				}
+				mu.Lock()
+				pids[pid] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if pids[strconv.Itoa(os.Getpid())] {
+		t.Errorf("the app ran in the server process")
+	}
+	for pid := range pids {
+		if n, _ := strconv.Atoi(pid); n == 0 {
+			t.Errorf("bad pid %q", pid)
+		}
+	}
+	// close() of each streamed response counted through the server's state.
+	waitFor(t, 5*time.Second, "200 close() calls counted in the shared state", func() bool {
+		v, _, _ := s.StateGet("closed:embedded")
+		return v == int64(200)
+	})
+	waitFor(t, 5*time.Second, "400 access log lines", func() bool {
+		return strings.Count(access.String(), "\n") == 400
+	})
+	if !strings.Contains(access.String(), `"GET /pid HTTP/1.1" 200`) {
+		t.Errorf("access log: %.300s", access.String())
+	}
+}
+
+// TestEmbeddedRecycle: with --max-requests each worker asks to be replaced
+// and is, with no request failing.
+func TestEmbeddedRecycle(t *testing.T) {
+	s := startEmbedded(t, "core", hornbeam.Options{Workers: 1, MaxRequests: 10})
+	pids := map[string]bool{}
+	for i := 0; i < 60; i++ {
+		time.Sleep(30 * time.Millisecond) // a replacement takes some 100 ms to import the app
+		resp, err := http.Get(s.URL + "/pid")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d", i, resp.StatusCode)
+		}
+		pids[string(b)] = true
+	}
+	if len(pids) < 3 {
+		t.Errorf("60 requests with --max-requests 10 ran in %d worker(s)", len(pids))
+	}
+	contains(t, s.Log.String(), "(--max-requests)", "error log")
+}
+
+// TestEmbeddedTimeout: a request past --timeout gets 504 at once, its
+// neighbour on the same worker finishes, the worker is replaced and the
+// stuck thread's Python stack is logged.
+func TestEmbeddedTimeout(t *testing.T) {
+	s := startEmbedded(t, "core", hornbeam.Options{Workers: 1, Threads: 4, Timeout: 2 * time.Second})
+	_, pid1 := get(t, s.URL+"/pid")
+	var wg sync.WaitGroup
+	var slowCode, neighbourCode int
+	var neighbourBody string
+	wg.Add(2)
+	t0 := time.Now()
+	go func() {
+		defer wg.Done()
+		slowCode, _ = get(t, s.URL+"/sleep?s=6")
+	}()
+	go func() {
+		defer wg.Done()
+		time.Sleep(time.Second)
+		neighbourCode, neighbourBody = get(t, s.URL+"/pid?sleep=1.5")
+	}()
+	wg.Wait()
+	if slowCode != 504 {
+		t.Errorf("the request past --timeout: %d, want 504", slowCode)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("took %s", d)
+	}
+	if neighbourCode != 200 || neighbourBody != pid1 {
+		t.Errorf("the neighbour: %d %q, want 200 from worker %s", neighbourCode, neighbourBody, pid1)
+	}
+	waitFor(t, 10*time.Second, "the replacement", func() bool {
+		code, body := get(t, s.URL+"/pid")
+		return code == 200 && body != pid1
+	})
+	log := s.Log.String()
+	contains(t, log, "timed out after 2", "error log")
+	if !regexp.MustCompile(`core\.py", line \d+,? in application`).MatchString(log) {
+		t.Errorf("the error log lacks the stuck request's stack")
+	}
+}
+
+// TestEmbeddedCrash: a worker that dies is replaced and the server goes on.
+func TestEmbeddedCrash(t *testing.T) {
+	s := startEmbedded(t, "core", hornbeam.Options{Workers: 1})
+	_, pid1 := get(t, s.URL+"/pid")
+	if resp, err := http.Get(s.URL + "/segv"); err == nil {
+		resp.Body.Close()
+		t.Errorf("/segv answered %d; the worker should have died with the connection", resp.StatusCode)
+	}
+	waitFor(t, 10*time.Second, "the replacement", func() bool {
+		resp, err := http.Get(s.URL + "/pid")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 200 && string(b) != pid1
+	})
+	contains(t, s.Log.String(), "SIGSEGV", "error log")
+}
+
+// TestEmbeddedImportError: an app that does not import stops Start with the
+// traceback.
+func TestEmbeddedImportError(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	logs := &syncBuffer{}
+	_, err := hornbeam.Start(ctx, "no_such_module_xyz:app", hornbeam.Options{
+		WorkerMode: hornbeam.ModeEmbedded, Python: python, Bind: []string{"127.0.0.1:0"}, Workers: 1, ErrorLog: logs,
+	})
+	if err == nil {
+		t.Fatal("Start succeeded")
+	}
+	var se *pool.StartError
+	if !errors.As(err, &se) || !strings.Contains(se.Output, "ModuleNotFoundError") {
+		t.Errorf("error %v, output %q: want a StartError with the traceback", err, se)
+	}
 }

@@ -87,8 +87,9 @@ type Embedded struct {
 	// them to a pipe, fd 6, copied here line by line); nil: none.
 	AccessLog io.Writer
 	// Env returns the environment variables that configure a worker which
-	// asks to be replaced after limit requests (0: never).
-	Env func(limit int) []string
+	// asks to be replaced after limit requests (0: never) and runs on CPU
+	// cpu (-1: any; --cpu-affinity).
+	Env func(limit, cpu int) []string
 }
 
 // Pool is a set of supervised worker processes. Create it with New.

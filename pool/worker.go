@@ -137,10 +137,7 @@ func startEmbedded(p *Pool, slot int) (*worker, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	cmd.Env = append(append(append([]string(nil), env...), e.Env(limit)...), "GOMAXPROCS=1")
-	if ch.cpu >= 0 {
-		cmd.Env = append(cmd.Env, "HORNBEAM_CPU="+strconv.Itoa(ch.cpu))
-	}
+	cmd.Env = append(append(append([]string(nil), env...), e.Env(limit, ch.cpu)...), "GOMAXPROCS=1")
 	cmd.ExtraFiles = append([]*os.File{ch.child, ch.stateChild, versions, access}, e.Listeners...)
 	cmd.Stdout, cmd.Stderr = ch.outW, ch.outW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the server only

@@ -65,6 +65,10 @@ type Config struct {
 	// the master has added the jitter.
 	MaxRequests     int           `json:"max_requests"`
 	Timeout         time.Duration `json:"timeout"`
+	MaxBodySize     int64         `json:"max_body_size"` // 0: no limit
+	SpoolThreshold  int64         `json:"spool_threshold"`
+	BodyTimeout     time.Duration `json:"body_timeout"` // 0: no limit
+	CPU             int           `json:"cpu"`          // pin every thread to this CPU; -1: no
 	GracefulTimeout time.Duration `json:"graceful_timeout"`
 	StateVersions   bool          `json:"state_versions"`
 	// Front configures the HTTP serving, as in the master's process mode.
@@ -86,6 +90,11 @@ func Main(frontend Frontend) int {
 		return 2
 	}
 	os.Unsetenv(EnvConfig) // not for the app's subprocesses
+	if cfg.CPU >= 0 {
+		if err := pin(cfg.CPU); err != nil {
+			errorLog.Printf("warning: hornbeam worker: %v", err)
+		}
+	}
 	ctl := os.NewFile(fdControl, "hornbeam-control")
 	c, err := net.FileConn(ctl)
 	ctl.Close()
@@ -94,12 +103,13 @@ func Main(frontend Frontend) int {
 		return 2
 	}
 	conn := wire.NewConn(c.(*net.UnixConn))
-	os.Setenv("HORNBEAM_STATE_FD", strconv.Itoa(fdState))
+	versions := 0
 	if cfg.StateVersions {
-		os.Setenv("HORNBEAM_STATE_VERSIONS", strconv.Itoa(fdVersions))
+		versions = fdVersions
 	}
 	app, err := wsgiembed.Load(wsgiembed.Config{
 		Python: cfg.Python, App: cfg.App, PythonPath: cfg.PythonPath, Threads: cfg.Threads,
+		StateFD: fdState, VersionsFD: versions,
 	})
 	if err != nil {
 		errorLog.Print(err) // the master shows it as the start-up error
@@ -121,11 +131,23 @@ type worker struct {
 	srv    *http.Server
 	served atomic.Int64
 	active atomic.Int64
-	retire chan string // reasons to be replaced (--max-requests, a timeout)
+	retire chan string  // reasons to be replaced (--max-requests, a timeout)
 	stuck  atomic.Int64 // requests past --timeout, still in Python
 
 	retireOnce    sync.Once
 	stopAccepting sync.Once
+}
+
+// timedOut is wsgiembed's OnTimeout: a request is stuck in Python for
+// good. The worker stops accepting connections at once and asks to be
+// replaced; it exits once its other requests are done (shutdown).
+func (w *worker) timedOut(r *http.Request, elapsed time.Duration) {
+	w.stuck.Add(1)
+	w.log.Printf("error: worker %d takes no more connections, finishes its other requests (up to %s) and is replaced", os.Getpid(), w.grace())
+	w.stopAccepting.Do(func() {
+		go w.srv.Shutdown(context.Background()) // closes the listeners now; waits in its goroutine
+	})
+	w.askRetire(fmt.Sprintf("request %s %s timed out after %s (--timeout %s)", r.Method, r.URL.Path, elapsed, w.cfg.Timeout))
 }
 
 func (w *worker) grace() time.Duration {
@@ -136,12 +158,11 @@ func (w *worker) grace() time.Duration {
 }
 
 func (w *worker) run(frontend Frontend) int {
-	h := &wsgiembed.Handler{App: w.app, ErrorLog: w.log}
-	var app http.Handler = h
-	if w.cfg.Timeout > 0 {
-		app = &timeouts{next: h, d: w.cfg.Timeout, w: w}
+	h := &wsgiembed.Handler{
+		App: w.app, ErrorLog: w.log, Timeout: w.cfg.Timeout, OnTimeout: w.timedOut,
+		MaxBodySize: w.cfg.MaxBodySize, SpoolThreshold: w.cfg.SpoolThreshold, BodyTimeout: w.cfg.BodyTimeout,
 	}
-	srv, wrap, err := frontend(w.cfg.Front, w.count(app), w.log)
+	srv, wrap, err := frontend(w.cfg.Front, w.count(h), w.log)
 	if err != nil {
 		w.log.Printf("error: hornbeam worker: %v", err)
 		return 2
@@ -257,14 +278,14 @@ func (w *worker) shutdown() int {
 	ctx, cancel := context.WithTimeout(context.Background(), w.grace())
 	defer cancel()
 	err := w.srv.Shutdown(ctx)
-	if err != nil || w.active.Load() > 0 || w.stuck.Load() > 0 {
+	if err != nil || w.active.Load() > 0 {
 		w.srv.Close()
-		if err != nil {
-			w.log.Printf("error: %d request(s) still running after %s (--graceful-timeout)", w.active.Load(), w.grace())
-		}
-		w.log.Printf("error: the Python threads of worker %d, which exits now:", os.Getpid())
+		w.log.Printf("error: %d request(s) still running after %s (--graceful-timeout); the Python threads of worker %d, which exits now:", w.active.Load(), w.grace(), os.Getpid())
 		w.app.DumpStacks(os.Stderr)
 		return 1
+	}
+	if w.stuck.Load() > 0 {
+		return 1 // a timed-out request holds a Python thread (its stack was logged)
 	}
 	if err := w.app.Close(); err != nil {
 		w.log.Printf("warning: finalising Python: %v", err)

@@ -32,9 +32,14 @@ import (
 	"github.com/hornbeam-go/hornbeam/pool"
 	"github.com/hornbeam-go/hornbeam/proxy"
 	"github.com/hornbeam-go/hornbeam/top"
+	"github.com/hornbeam-go/hornbeam/worker"
 )
 
 func main() {
+	if os.Getenv(worker.EnvConfig) != "" {
+		// Started by a hornbeam server as one of its embedded workers.
+		os.Exit(hornbeam.WorkerMain())
+	}
 	if os.Getenv("GOGC") == "" {
 		// The server's live heap is a few MB, so the default (GOGC=100)
 		// collects hundreds of times a second under load; profiles showed
@@ -123,6 +128,7 @@ func flags(c *config) *pflag.FlagSet {
 	fs.IntVarP(&o.Workers, "workers", "w", o.Workers, "Python worker processes")
 	fs.StringVarP(&c.workerClass, "worker-class", "k", "wsgi", "application interface: wsgi")
 	fs.IntVar(&o.Threads, "threads", o.Threads, "concurrent requests per worker")
+	fs.StringVar(&o.WorkerMode, "worker-mode", hornbeam.ModeProcess, "process: Python workers fed by this process; embedded: workers that serve HTTP with CPython in process (needs a shared libpython)")
 	fs.VarP(duration{&o.Timeout}, "timeout", "t", "per-request timeout: past it the client gets 504 and the worker is replaced (0: none)")
 	fs.IntVar(&o.MaxRequests, "max-requests", o.MaxRequests, "recycle a worker after this many requests (default 0: never; for an app that leaks, e.g. 1000)")
 	fs.IntVar(&o.MaxRequestsJitter, "max-requests-jitter", 0, "add a random 0..N to --max-requests per worker")
