@@ -353,3 +353,28 @@ func ClientGone(r *http.Request) bool {
 	defer c.mu.Unlock()
 	return c.writeErr != nil || (c.peerErr != nil && !errors.Is(c.peerErr, io.EOF))
 }
+
+// Detach returns the context to serve an HTTP/1.x request under: unlike
+// r.Context(), it does not end when the client half-closes (stops sending
+// but still reads, like `nc -N`), only when ClientGone says the client is
+// gone once r.Context() has ended. An HTTP/2 request's own context is
+// returned as is. Call cancel when the request is done.
+func Detach(r *http.Request) (ctx context.Context, cancel context.CancelFunc) {
+	if r.ProtoMajor != 1 {
+		return context.WithCancel(r.Context())
+	}
+	ctx, cancelCause := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	stop := context.AfterFunc(r.Context(), func() {
+		if ClientGone(r) {
+			cancelCause(ErrClientGone)
+		}
+	})
+	return ctx, func() {
+		stop()
+		cancelCause(nil)
+	}
+}
+
+// ErrClientGone is the cause of a Detach context ended because its client
+// is gone.
+var ErrClientGone = errors.New("the client is gone")

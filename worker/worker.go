@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hornbeam-go/hornbeam/httpguard"
 	"github.com/hornbeam-go/hornbeam/internal/wire"
 	"github.com/hornbeam-go/hornbeam/pymarshal"
 	"github.com/hornbeam-go/hornbeam/wsgiembed"
@@ -251,9 +252,14 @@ func (w *worker) report(stop <-chan struct{}) {
 	}
 }
 
-// count counts requests, and asks to be replaced at --max-requests.
+// count counts requests, and asks to be replaced at --max-requests. The
+// app sees a request context that a half-closed client does not end
+// (httpguard.Detach), as in the process mode.
 func (w *worker) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		ctx, cancel := httpguard.Detach(r)
+		defer cancel()
+		r = r.WithContext(ctx)
 		w.active.Add(1)
 		defer func() {
 			w.active.Add(-1)

@@ -317,10 +317,15 @@ type result struct {
 	obj    cpython.Object // the returned object (keeps data alive)
 	data   []byte         // its bytes, or those of its first item
 	stream cpython.Object // 'S': the stream to step
-	fd     int            // 'F': the file
-	offset int64
-	length int64
-	err    error // handle() itself failed (not the app: its errors are 'E')
+	// A stream's head and first chunk already written (written), refused
+	// by the checks (headRefused), or written and the next step taken
+	// (stepped, next).
+	written, headRefused, stepped bool
+	next                          step
+	fd                            int // 'F': the file
+	offset                        int64
+	length                        int64
+	err                           error // handle() itself failed (not the app: its errors are 'E')
 }
 
 // callHandle runs handle(environ) with the GIL held.
@@ -361,6 +366,9 @@ func (a *App) callHandle(rq *request, slot int, env []byte, fd int) (out result)
 	if b[0] == 'S' {
 		out.stream = py.TupleItem(res, 1)
 		py.IncRef(out.stream)
+		if len(b) <= firstChunkInline {
+			a.firstChunk(rq, &out)
+		}
 		return
 	}
 	var v [3]int64
@@ -374,6 +382,40 @@ func (a *App) callHandle(rq *request, slot int, env []byte, fd int) (out result)
 	return
 }
 
+// firstChunkInline is the largest first chunk of a stream written while
+// the gate slot is held (into the response's buffer or the socket's, so it
+// does not wait for the client).
+const firstChunkInline = 64 << 10
+
+// firstChunk writes a stream's head and first chunk with the GIL released
+// but the gate slot kept, then takes the next step at once: a framework's
+// one-chunk iterable (Flask, Django) then ends in the same pass through
+// the gate instead of queueing again behind every waiting request.
+func (a *App) firstChunk(rq *request, out *result) {
+	head, data := splitHead(out.data[1:])
+	started, wrote := true, true
+	a.py.Unblock(func() {
+		if len(head) > 0 {
+			rq.mu.Lock()
+			started = rq.start(head)
+			rq.mu.Unlock()
+		}
+		if started && len(data) > 0 {
+			wrote = rq.writeChunk(data)
+		}
+	})
+	out.written = true
+	switch {
+	case !started:
+		out.headRefused = true
+	case !wrote:
+		rq.broken = true
+	default:
+		out.next = a.stepHeld(rq, out.stream)
+		out.stepped = true
+	}
+}
+
 // step is the next chunk of a stream: data (kept alive by obj), or the end
 // (done), or the app's error text after the response started.
 type step struct {
@@ -384,13 +426,22 @@ type step struct {
 	err     error
 }
 
-func (a *App) callStep(rq *request, slot int, stream cpython.Object) (s step) {
+func (a *App) callStep(rq *request, slot int, stream cpython.Object) step {
 	py := a.py
 	a.cur[slot] = rq
 	defer func() {
 		a.cur[slot] = nil
 		py.Leave(slot)
 	}()
+	return a.stepHeld(rq, stream)
+}
+
+// finished reports whether step() ended the stream (and closed it).
+func (s step) finished() bool { return s.done || s.errText != "" }
+
+// stepHeld calls step(stream), the GIL held.
+func (a *App) stepHeld(rq *request, stream cpython.Object) (s step) {
+	py := a.py
 	r, err := py.CallOneArg(a.step, stream)
 	if err != nil {
 		s.err = err
@@ -414,8 +465,13 @@ func (a *App) callStep(rq *request, slot int, stream cpython.Object) (s step) {
 
 // drop releases a result nobody will send (the timeout answered for it).
 func (a *App) drop(out result) {
+	if out.stepped {
+		a.py.DecRefLater(out.next.obj)
+	}
 	if out.stream != 0 {
-		a.callStop(out.stream)
+		if !out.stepped || !out.next.finished() {
+			a.callStop(out.stream)
+		}
 		a.py.DecRefLater(out.stream)
 	}
 	if len(out.data) > 0 && out.data[0] == 'F' {
@@ -499,39 +555,55 @@ func (rq *request) complete(p []byte, withLength bool) int {
 	return rq.status
 }
 
-// stream sends the first chunk, then each next one step() gives.
+// stream sends the first chunk (unless firstChunk did), then each next
+// one step() gives.
 func (rq *request) stream(out result) int {
 	a := rq.a
 	defer a.py.DecRefLater(out.stream)
-	head, data := splitHead(out.data[1:])
-	if len(head) > 0 && !rq.start(head) {
+	var data []byte
+	switch {
+	case out.headRefused:
 		a.callStop(out.stream)
 		return rq.fail()
+	case out.written && !out.stepped: // the client went away
+		a.callStop(out.stream)
+		abort()
+	case !out.written:
+		head, first := splitHead(out.data[1:])
+		if len(head) > 0 && !rq.start(head) {
+			a.callStop(out.stream)
+			return rq.fail()
+		}
+		data = first
 	}
+	s, have := out.next, out.stepped
 	var held cpython.Object // what data is read from in place: dropped once written
 	for {
-		if len(data) > 0 && !rq.writeChunk(data) {
-			rq.broken = true
-		}
-		a.py.DecRefLater(held)
-		held = 0
-		if rq.broken {
-			a.callStop(out.stream) // the client went away: close() now
-			abort()
-		}
-		slot, ok := rq.enter()
-		if !ok {
-			a.callStop(out.stream)
-			return rq.notEntered()
-		}
-		s := a.callStep(rq, slot, out.stream)
-		if !rq.leavePy() {
-			a.py.DecRefLater(s.obj)
-			if s.err == nil && !s.done && s.errText == "" {
-				a.callStop(out.stream)
+		if !have {
+			if len(data) > 0 && !rq.writeChunk(data) {
+				rq.broken = true
 			}
-			return rq.afterTimeout()
+			a.py.DecRefLater(held)
+			held = 0
+			if rq.broken {
+				a.callStop(out.stream) // the client went away: close() now
+				abort()
+			}
+			slot, ok := rq.enter()
+			if !ok {
+				a.callStop(out.stream)
+				return rq.notEntered()
+			}
+			s = a.callStep(rq, slot, out.stream)
+			if !rq.leavePy() {
+				a.py.DecRefLater(s.obj)
+				if s.err == nil && !s.finished() {
+					a.callStop(out.stream)
+				}
+				return rq.afterTimeout()
+			}
 		}
+		have = false
 		switch {
 		case s.err != nil:
 			a.py.DecRefLater(s.obj)
