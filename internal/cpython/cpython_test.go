@@ -503,3 +503,13 @@ func TestNewFunction(t *testing.T) {
 	py.DecRef(fn)
 	py.Leave(slot)
 }
+
+// BenchmarkUnblock is releasing and taking back the GIL, the slot kept.
+func BenchmarkUnblock(b *testing.B) {
+	py := interp(b)
+	slot := py.Enter()
+	defer py.Leave(slot)
+	for i := 0; i < b.N; i++ {
+		py.Unblock(func() {})
+	}
+}
