@@ -67,7 +67,7 @@ type Interp struct {
 	funcsMu sync.Mutex
 	funcs   []func(Object) Object // NewFunction's, by index
 
-	main    chan func() // jobs for the main thread
+	main    chan mainJob // jobs for the main thread
 	mainErr chan error
 
 	none      uintptr
@@ -109,7 +109,7 @@ func Start(inst *Install, opt Options) (*Interp, error) {
 	if opt.Argv == nil {
 		opt.Argv = os.Args
 	}
-	py := &Interp{Install: inst, threads: opt.Threads, main: make(chan func()), mainErr: make(chan error, 1)}
+	py := &Interp{Install: inst, threads: opt.Threads, main: make(chan mainJob), mainErr: make(chan error, 1)}
 	py.gate.init(opt.Threads)
 	py.slotTS = make([]uintptr, opt.Threads)
 	go py.mainThread(opt)
@@ -135,14 +135,17 @@ func (py *Interp) mainThread(opt Options) {
 	ts := call0(py.a.SaveThread) // the GIL is taken only when needed from now on
 	py.mainErr <- nil
 	for job := range py.main {
+		if job.final {
+			// Close holds every slot: nobody else is inside Python.
+			call1(py.a.RestoreThread, ts)
+			job.f()
+			return // finalised: the thread state is gone
+		}
 		slot := py.gate.lock()
 		call1(py.a.RestoreThread, ts)
 		py.slotTS[slot] = ts
 		py.dropPending()
-		job()
-		if py.closed.Load() {
-			return // finalised: the thread state is gone
-		}
+		job.f()
 		py.slotTS[slot] = 0
 		ts = call0(py.a.SaveThread)
 		py.gate.unlock(slot)
@@ -332,28 +335,38 @@ func (py *Interp) OnMain(f func()) error {
 		return ErrClosed
 	}
 	done := make(chan struct{})
-	py.main <- func() { defer close(done); f() }
+	py.main <- mainJob{f: func() { defer close(done); f() }}
 	<-done
 	return nil
 }
 
+// mainJob is a function for the main thread; final is the finalisation,
+// run while Close holds every gate slot.
+type mainJob struct {
+	f     func()
+	final bool
+}
+
 // Close finalises the interpreter on its main thread (atexit handlers run,
-// non-daemon Python threads are waited for) once the callers inside Python
-// have left. No Python call may follow.
+// non-daemon Python threads are waited for) once every caller inside
+// Python has left: it takes all the gate slots and keeps them, so a later
+// Enter waits forever. No Python call may follow.
 func (py *Interp) Close() error {
-	if py.closed.Load() {
+	if !py.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	for i := 0; i < py.threads; i++ {
+		py.gate.lock()
 	}
 	var rc uintptr
 	done := make(chan struct{})
-	py.main <- func() {
+	py.main <- mainJob{final: true, f: func() {
 		defer close(done)
 		py.DecRef(py.formatExc)
 		py.DecRef(py.globals)
 		py.dropPending()
 		rc = call0(py.a.FinalizeEx)
-		py.closed.Store(true)
-	}
+	}}
 	<-done
 	if int32(rc) != 0 {
 		return errors.New("cpython: Py_FinalizeEx failed (flushing buffered data)")
