@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hornbeam-go/hornbeam/internal/cpython"
@@ -68,6 +69,13 @@ type App struct {
 	handle, step, stop, emitFn cpython.Object
 	// cur is the request running in each gate slot, for emit.
 	cur []*request
+
+	// SignalHandlers names the signals for which the app installed a Python
+	// handler while it was imported (signal.signal on the main thread). It
+	// replaced this process's own handler for them and never runs: Python's
+	// main thread runs no Python code after the import. The caller should
+	// warn (or refuse) when it is not empty.
+	SignalHandlers []string
 }
 
 // ImportError is Load's error when the application cannot be imported: the
@@ -182,8 +190,20 @@ func (a *App) load(cfg Config) error {
 		return err // the app's import error, with its traceback
 	}
 	defer py.DecRef(app)
-	a.handle, err = py.GetAttr(app, "handle")
-	return err
+	if a.handle, err = py.GetAttr(app, "handle"); err != nil {
+		return err
+	}
+	if f, err := py.GetAttr(mod, "python_signal_handlers"); err == nil {
+		if r, err := py.Call(f); err == nil {
+			if names, err := py.GoString(r); err == nil && names != "" {
+				a.SignalHandlers = strings.Split(names, ",")
+			}
+			py.DecRef(r)
+		}
+		py.DecRef(f)
+	}
+	py.Err() // a failure of that check is not the app's
+	return nil
 }
 
 // Interp is the interpreter the app runs in.

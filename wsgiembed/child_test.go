@@ -84,6 +84,13 @@ func TestChild(t *testing.T) {
 		}
 		wg.Wait()
 		fmt.Printf("RESULT multithread=%v 4x0.3s=%.1fs\n", multithread, time.Since(t0).Seconds())
+	case "signal-at-import":
+		cfg.App = "signals_at_import:application"
+		app, err := Load(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("RESULT %v\n", app.SignalHandlers)
 	case "missing-module", "import-raises", "import-exits", "not-callable", "no-attribute", "missing-runtime":
 		switch scenario {
 		case "missing-module":
@@ -132,6 +139,14 @@ func TestThreads(t *testing.T) {
 	fmt.Sscanf(got, "multithread=%t 4x0.3s=%fs", &mt, &secs)
 	if !mt || secs > 0.9 {
 		t.Errorf("%s", got)
+	}
+}
+
+// TestSignalHandlersAtImport: a Python signal handler installed by the app
+// at import is reported (it replaced the process's handler and never runs).
+func TestSignalHandlersAtImport(t *testing.T) {
+	if got := child(t, "signal-at-import"); got != "[SIGUSR2]" {
+		t.Errorf("SignalHandlers %s, want [SIGUSR2]", got)
 	}
 }
 

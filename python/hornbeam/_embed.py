@@ -49,7 +49,7 @@ import traceback
 from . import _state, _wire
 from ._worker import FileWrapper, _check_headers, _content_length, _import_app
 
-__all__ = ["App", "load", "step", "stop"]
+__all__ = ["App", "load", "step", "stop", "python_signal_handlers"]
 
 _CRLF2 = b"\r\n\r\n"
 
@@ -355,3 +355,19 @@ def load(spec, emit, threads=1, state_fd=0, versions_fd=0):
             _state.map_versions(versions_fd)
         _state.use_server(_wire.CallConn(state_fd).call)
     return App(_import_app(spec), emit, threads)
+
+
+def python_signal_handlers():
+    """The signals for which the app installed a Python handler (at import,
+    on the main thread): it replaced the server's handler for them and will
+    never run, as the main thread does not run Python afterwards."""
+    import signal
+    out = []
+    for sig in sorted(signal.valid_signals()):
+        try:
+            h = signal.getsignal(sig)
+        except (OSError, ValueError):
+            continue
+        if callable(h):
+            out.append(signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(int(sig)))
+    return ",".join(out)
