@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # compare.sh [SECONDS] [ROUNDS]: wrk against the embedded mode (embedserve)
-# and the process mode (hornbeam -w 1), one process each, GOMAXPROCS=1,
-# interleaved rounds, for the hello world and a Flask route. Prints req/s
-# and the server's CPU time per request (the process mode's includes its
-# Python worker), then the ratios. Loopback only.
+# and the process mode (hornbeam -w 1), one process each, GOMAXPROCS=1
+# (EMBED_GOMAXPROCS=2 for the embedded server's), interleaved rounds, for
+# the hello world and a Flask route. Prints req/s and the server's CPU time
+# per request (the process mode's includes its zygote and Python worker),
+# then the ratios. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/usr/local/go/bin:$PATH"
