@@ -28,9 +28,8 @@ func (s *Server) watchPython(ctx context.Context, every time.Duration) {
 		now := s.pythonMtimes()
 		if changed := diffMtimes(last, now); changed != "" {
 			s.errorLog.Printf("%s changed; reloading the workers (--reload)", changed)
-			if err := s.Reload(ctx); err != nil {
-				s.errorLog.Printf("reload after a change failed: %v", err)
-			}
+			// A failure is logged by the pool, with the reason: once.
+			s.Reload(ctx)
 		}
 		last = now
 	}

@@ -10,7 +10,7 @@ import (
 // new workers start (with Preload, from a new zygote), and once all of them
 // are ready the old ones stop taking requests, finish those they hold and
 // exit. If the new code cannot be imported, the old workers keep serving
-// and the error is returned.
+// and the error is returned; every failure is also logged (once, here).
 func (p *Pool) Reload(ctx context.Context) error {
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
@@ -26,17 +26,21 @@ func (p *Pool) Reload(ctx context.Context) error {
 	if p.cfg.Preload {
 		z, err := startZygote(p)
 		if err != nil {
-			return fmt.Errorf("reload: %w", err)
+			err = fmt.Errorf("reload: %w", err)
+			p.cfg.ErrorLog.Printf("error: reload failed, the old workers keep serving: %v", err)
+			return err
 		}
 		select {
 		case <-z.ready:
 		case <-z.exited:
 			err := &StartError{App: p.cfg.App, Status: "(zygote) " + z.exitStatus, Output: z.startOutput()}
-			p.cfg.ErrorLog.Printf("reload failed, the old workers keep serving: %v", err)
+			p.cfg.ErrorLog.Printf("error: reload failed, the old workers keep serving: %v", err)
 			return err
 		case <-ctx.Done():
 			z.kill()
-			return fmt.Errorf("reload: %w", ctx.Err())
+			err := fmt.Errorf("reload: %w", ctx.Err())
+			p.cfg.ErrorLog.Printf("error: reload failed, the old workers keep serving: %v", err)
+			return err
 		}
 		p.mu.Lock()
 		p.zygote = z
@@ -57,7 +61,7 @@ func (p *Pool) Reload(ctx context.Context) error {
 				defer z.shutdown()
 			}
 			p.mu.Unlock()
-			p.cfg.ErrorLog.Printf("reload failed, the old workers keep serving: %v", err)
+			p.cfg.ErrorLog.Printf("error: reload failed, the old workers keep serving: %v", err)
 			return err
 		}
 		fresh = append(fresh, w)
@@ -131,7 +135,7 @@ func (p *Pool) Scale(ctx context.Context, delta int) (int, error) {
 		p.mu.Lock()
 		if p.target <= 1 {
 			p.mu.Unlock()
-			p.cfg.ErrorLog.Printf("not scaling down: one worker is the minimum")
+			p.cfg.ErrorLog.Printf("warning: not scaling down: one worker is the minimum")
 			break
 		}
 		p.target--

@@ -177,11 +177,6 @@ func (e *StartError) Error() string {
 	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
 		last = out[i+1:]
 	}
-	if strings.HasPrefix(last, "hint:") {
-		if j := strings.LastIndexByte(out[:len(out)-len(last)-1], '\n'); j >= 0 {
-			last = out[j+1:len(out)-len(last)-1] + "\n" + last
-		}
-	}
 	return fmt.Sprintf("cannot load the app %q (worker %s): %s", e.App, e.Status, last)
 }
 
@@ -454,7 +449,7 @@ func (p *Pool) replacedLocked(slot int, err error, failMsg string) {
 	if err == nil || p.stopping {
 		return
 	}
-	p.cfg.ErrorLog.Printf("%s: %v", failMsg, err)
+	p.cfg.ErrorLog.Printf("error: %s: %v", failMsg, err)
 	if s.current == nil && s.spawning == 0 && slot < p.target {
 		go p.restart(slot, 100*time.Millisecond)
 	}
@@ -489,7 +484,11 @@ func (p *Pool) exited(w *worker) {
 	}
 	if w.killReason != "" || !(w.state == stateDraining || p.stopping) {
 		held := w.heldLabels()
-		msg := fmt.Sprintf("worker %d (slot %d) %s", w.pid, w.slot+1, w.exitStatus)
+		level := "warning: "
+		if len(held) > 0 {
+			level = "error: " // requests failed with it
+		}
+		msg := fmt.Sprintf("%sworker %d (slot %d) %s", level, w.pid, w.slot+1, w.exitStatus)
 		if w.killReason != "" {
 			msg += " after " + w.killReason
 		}
@@ -541,7 +540,7 @@ func (p *Pool) restart(slot int, delay time.Duration) {
 			return
 		}
 		delay = min(max(2*delay, 100*time.Millisecond), 10*time.Second)
-		p.cfg.ErrorLog.Printf("cannot restart worker slot %d, retrying in %s: %v", slot+1, delay, err)
+		p.cfg.ErrorLog.Printf("error: cannot restart worker slot %d, retrying in %s: %v", slot+1, delay, err)
 		p.mu.Lock()
 		p.slots[slot].restarts++
 		p.mu.Unlock()
@@ -660,7 +659,7 @@ func (p *Pool) zygoteExited(z *worker) {
 	if p.zygote == z {
 		p.zygote = nil
 		if !p.stopping {
-			p.cfg.ErrorLog.Printf("the zygote %d %s; a new one is started for the next worker", z.pid, z.exitStatus)
+			p.cfg.ErrorLog.Printf("warning: the zygote %d %s; a new one is started for the next worker", z.pid, z.exitStatus)
 		}
 	}
 }
@@ -706,11 +705,11 @@ func (p *Pool) Timeout(c *Call, reason string) {
 		}()
 	}
 	if killNow {
-		p.cfg.ErrorLog.Printf("worker %d: %s; dumping its Python threads, then killing it", w.pid, reason)
+		p.cfg.ErrorLog.Printf("warning: worker %d: %s; dumping its Python threads, then killing it", w.pid, reason)
 		w.dumpStacksAndKill()
 		return
 	}
-	p.cfg.ErrorLog.Printf("worker %d: %s; it takes no more requests, finishes its %d other(s) (up to %s), then its Python threads are dumped and it is killed", w.pid, reason, others, p.cfg.GracefulTimeout)
+	p.cfg.ErrorLog.Printf("warning: worker %d: %s; it takes no more requests, finishes its %d other(s) (up to %s), then its Python threads are dumped and it is killed", w.pid, reason, others, p.cfg.GracefulTimeout)
 	go func() {
 		select {
 		case <-w.exited:
@@ -734,7 +733,7 @@ func (p *Pool) Kill(c *Call, reason string) {
 		w.killReason = reason
 	}
 	p.mu.Unlock()
-	p.cfg.ErrorLog.Printf("worker %d: %s; dumping its Python threads, then killing it", w.pid, reason)
+	p.cfg.ErrorLog.Printf("warning: worker %d: %s; dumping its Python threads, then killing it", w.pid, reason)
 	w.dumpStacksAndKill()
 }
 

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hornbeam-go/hornbeam/errlog"
 	"github.com/hornbeam-go/hornbeam/internal/wire"
 	"github.com/hornbeam-go/hornbeam/pymarshal"
 )
@@ -426,12 +428,12 @@ func (w *worker) finish(status string) {
 }
 
 // copyOutput copies the worker's stdout and stderr to the error log, one line
-// at a time, marked with its pid.
+// at a time, marked with its pid (see outputLines for the level).
 func (w *worker) copyOutput(r *os.File) {
 	defer close(w.logged)
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 16<<10)
-	prefix := "[worker " + strconv.Itoa(w.pid) + "] "
+	out := outputLines{prefix: "[worker " + strconv.Itoa(w.pid) + "] "}
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
@@ -440,15 +442,57 @@ func (w *worker) copyOutput(r *os.File) {
 			default:
 				w.out.Write(line)
 			}
-			if line[len(line)-1] == '\n' {
-				line = line[:len(line)-1]
-			}
-			w.p.cfg.ErrorLog.Print(prefix + string(line))
+			w.p.cfg.ErrorLog.Print(out.format(line))
 		}
 		if err != nil && err != bufio.ErrBufferFull {
 			return
 		}
 	}
+}
+
+// outputLines formats a worker's output lines for the error log. A line is
+// INFO, unless it starts with a level prefix ("debug: ", "warning: ",
+// "error: ", as an embedded worker's own messages do): the prefix is moved
+// in front of the pid marker, where package errlog reads it. The lines of a
+// Python traceback, from its "Traceback (most recent call last):" to its
+// exception line, are never mapped (an exception class named error would
+// print "error: ..."), nor is the rest of a line longer than the read
+// buffer.
+type outputLines struct {
+	prefix    string // "[worker PID] "
+	traceback bool   // inside a traceback, before its exception line
+	partial   bool   // the previous piece did not end its line
+}
+
+const tracebackHeader = "Traceback (most recent call last):"
+
+func (o *outputLines) format(line []byte) string {
+	partial := o.partial
+	o.partial = line[len(line)-1] != '\n'
+	if !o.partial {
+		line = line[:len(line)-1]
+	}
+	switch {
+	case partial:
+		return o.prefix + string(line)
+	case o.traceback:
+		// Frames and source lines are indented; the first line that is
+		// not is the exception, which ends the traceback (a chained one
+		// starts with its own header).
+		if len(line) > 0 && line[0] != ' ' && line[0] != '\t' {
+			o.traceback = false
+		}
+		return o.prefix + string(line)
+	case bytes.HasPrefix(line, []byte(tracebackHeader)):
+		o.traceback = true
+		return o.prefix + string(line)
+	}
+	for _, lp := range [...]string{errlog.ErrorPrefix, errlog.WarningPrefix, errlog.DebugPrefix} {
+		if rest, ok := bytes.CutPrefix(line, []byte(lp)); ok {
+			return lp + o.prefix + string(rest)
+		}
+	}
+	return o.prefix + string(line)
 }
 
 func (w *worker) startOutput() string { return w.out.String() }
@@ -492,11 +536,11 @@ func (w *worker) serveState() {
 	}
 	if w.cpu >= 0 {
 		if err := pinThread(w.cpu); err != nil {
-			w.p.cfg.ErrorLog.Printf("worker %d: %v", w.pid, err)
+			w.p.cfg.ErrorLog.Printf("warning: worker %d: %v", w.pid, err)
 		}
 	}
 	if err := w.stateConn.Serve(call); err != nil {
-		w.p.cfg.ErrorLog.Printf("worker %d: state socket: %v; killing it", w.pid, err)
+		w.p.cfg.ErrorLog.Printf("error: worker %d: state socket: %v; killing it", w.pid, err)
 		w.kill()
 	}
 }
@@ -585,7 +629,7 @@ func (w *worker) readLoop() {
 	}
 	flush()
 	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-		w.p.cfg.ErrorLog.Printf("worker %d: %v; killing it", w.pid, err)
+		w.p.cfg.ErrorLog.Printf("error: worker %d: %v; killing it", w.pid, err)
 		w.kill()
 	}
 	// The worker is gone: take it out of rotation at once, before its exit

@@ -188,7 +188,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time)
 			errorResponse(w, http.StatusServiceUnavailable, "Service Unavailable: the server is shutting down")
 			return http.StatusServiceUnavailable
 		default:
-			h.logf("%s: %v", label, err)
+			h.logf("error: %s: %v", label, err)
 			errorResponse(w, http.StatusBadGateway, "Bad Gateway: the worker died")
 			return http.StatusBadGateway
 		}
@@ -246,7 +246,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 	// Larger than the threshold: spool it to a file.
 	f, err := os.CreateTemp(h.SpoolDir, "hornbeam-body-*")
 	if err != nil {
-		h.logf("cannot spool a request body: %v", err)
+		h.logf("error: cannot spool a request body: %v", err)
 		errorResponse(w, http.StatusInternalServerError, "Internal Server Error: cannot store the request body")
 		return nil, nil, 0, http.StatusInternalServerError
 	}
@@ -307,7 +307,7 @@ func (h *Handler) bodyError(w http.ResponseWriter, err error) int {
 	case strings.Contains(err.Error(), "chunk") || strings.Contains(err.Error(), "malformed"):
 		return fail(http.StatusBadRequest, "Bad Request: malformed body: "+err.Error())
 	}
-	h.logf("reading a request body: %v", err)
+	h.logf("warning: reading a request body: %v", err)
 	return abandoned
 }
 
@@ -448,7 +448,7 @@ func (rs *response) run(ctx context.Context) int {
 		}
 		if !ok {
 			rs.call.Close(false)
-			rs.h.logf("%s: worker %d died while handling it", rs.label, rs.call.WorkerPID())
+			rs.h.logf("error: %s: worker %d died while handling it", rs.label, rs.call.WorkerPID())
 			rs.stopSpool()
 			return rs.fail(http.StatusBadGateway, "Bad Gateway: the worker died while handling the request")
 		}
@@ -521,15 +521,15 @@ func (rs *response) frame(f wire.Frame) (status int, done bool) {
 		rs.call.Close(true)
 		msg, _ := pymarshal.Unmarshal(f.Payload)
 		if !rs.started {
-			rs.h.logf("%s: %v (500)", rs.label, msg)
+			rs.h.logf("error: %s: %v (500)", rs.label, msg)
 			return rs.fail(http.StatusInternalServerError, "Internal Server Error"), true
 		}
-		rs.h.logf("%s: %v after the response started; closing the connection", rs.label, msg)
+		rs.h.logf("error: %s: %v after the response started; closing the connection", rs.label, msg)
 		rs.stopSpool()
 		http.NewResponseController(rs.w).Flush() // what the app sent, then the cut
 		abort()
 	default:
-		rs.h.logf("%s: unexpected %s frame from worker %d", rs.label, wire.TypeName(f.Type), rs.call.WorkerPID())
+		rs.h.logf("error: %s: unexpected %s frame from worker %d", rs.label, wire.TypeName(f.Type), rs.call.WorkerPID())
 	}
 	return 0, false
 }
@@ -692,7 +692,7 @@ func (rs *response) hints(payload []byte) {
 		hs, err = decodeHeaders(v)
 	}
 	if err != nil {
-		rs.h.logf("%s: bad early hints: %v", rs.label, err)
+		rs.h.logf("warning: %s: bad early hints: %v", rs.label, err)
 		return
 	}
 	hd := rs.w.Header()
@@ -709,12 +709,12 @@ func (rs *response) hints(payload []byte) {
 func (rs *response) start(payload []byte) bool {
 	statusLine, hs, err := decodeStart(payload)
 	if err != nil {
-		rs.h.logf("%s: the app sent an invalid response start: %v (500)", rs.label, err)
+		rs.h.logf("error: %s: the app sent an invalid response start: %v (500)", rs.label, err)
 		return false
 	}
 	code, err := parseStatus(statusLine)
 	if err != nil {
-		rs.h.logf("%s: the app sent an invalid status %q: %v (500)", rs.label, statusLine, err)
+		rs.h.logf("error: %s: the app sent an invalid status %q: %v (500)", rs.label, statusLine, err)
 		return false
 	}
 	hd := rs.w.Header()
@@ -757,7 +757,7 @@ func (rs *response) sendFile(f wire.Frame) bool {
 	v, err := pymarshal.Unmarshal(f.Payload)
 	t, ok := v.(pymarshal.Tuple)
 	if err != nil || !ok || len(t) != 2 {
-		rs.h.logf("%s: malformed File frame", rs.label)
+		rs.h.logf("error: %s: malformed File frame", rs.label)
 		return false
 	}
 	offset, _ := t[0].(int64)
@@ -765,13 +765,13 @@ func (rs *response) sendFile(f wire.Frame) bool {
 	if length < 0 {
 		st, err := file.Stat()
 		if err != nil {
-			rs.h.logf("%s: stat of the file to send: %v", rs.label, err)
+			rs.h.logf("error: %s: stat of the file to send: %v", rs.label, err)
 			return false
 		}
 		length = max(st.Size()-offset, 0)
 	}
 	if _, err := file.Seek(offset, io.SeekStart); err != nil {
-		rs.h.logf("%s: seek in the file to send: %v", rs.label, err)
+		rs.h.logf("error: %s: seek in the file to send: %v", rs.label, err)
 		return false
 	}
 	_, err = io.Copy(rs.w, io.LimitReader(file, length))
