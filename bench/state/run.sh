@@ -66,7 +66,7 @@ measure() {
 	local hport url
 	hport=$(free_port)
 	"$tmp/hornbeam" --python "$PY" --pythonpath "$here" -w 1 -b "127.0.0.1:$hport" \
-		--timeout 300 --max-requests 0 "$@" state_bench_app:application 2>"$tmp/hornbeam.log" &
+		--timeout 300 "$@" state_bench_app:application 2>"$tmp/hornbeam.log" &
 	local hpid=$!
 	pids+=($hpid)
 	url=http://127.0.0.1:$hport
