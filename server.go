@@ -438,16 +438,121 @@ func errorLogger(w io.Writer) *log.Logger {
 }
 
 // ParseAppSpec checks "module:callable" and fills in the default callable
-// "application".
+// "application". As with gunicorn 21+, the callable may be a factory call
+// with literal arguments, "module:create_app()" or
+// "module:create_app('prod', debug=False)": the workers parse it with
+// Python's ast and call it once each; here it is checked to be a dotted
+// name followed by a parenthesised list of literals.
 func ParseAppSpec(spec string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("bad app %q: %swant MODULE:CALLABLE, like myproject.wsgi:application, or MODULE:FACTORY(ARGS) with literal arguments, like app:create_app()", spec, why)
+	}
 	mod, name, found := strings.Cut(spec, ":")
 	if !found {
 		name = "application"
 	}
-	if !dottedName(mod) || !dottedName(name) {
-		return "", fmt.Errorf("bad app %q: want MODULE:CALLABLE, like myproject.wsgi:application", spec)
+	name = strings.TrimSpace(name)
+	call := ""
+	if i := strings.IndexByte(name, '('); i >= 0 {
+		name, call = strings.TrimSpace(name[:i]), name[i:]
+		if !dottedName(name) {
+			return bad("")
+		}
+		if err := literalCall(call); err != nil {
+			return bad(err.Error() + "; ")
+		}
 	}
-	return mod + ":" + name, nil
+	if !dottedName(mod) || !dottedName(name) {
+		return bad("")
+	}
+	return mod + ":" + name + call, nil
+}
+
+// literalCall checks that s is "(ARGS)", ARGS being Python literals
+// (strings, numbers, True, False, None, and tuples, lists, dicts and sets
+// of them), positional then NAME=literal, with no name or call in them.
+// It is a coarse check of the tokens; Python's ast.literal_eval decides.
+func literalCall(s string) error {
+	const notLiteral = "the factory's arguments must be Python literals (strings, numbers, True, False, None, lists, tuples, dicts)"
+	if !utf8.ValidString(s) || !strings.HasSuffix(strings.TrimSpace(s), ")") {
+		return errors.New("a call must end with ')'")
+	}
+	depth := 0
+	var prev rune // the last significant token's first character: '(' , ',', '=' ...
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == ' ' || r == '\t':
+			i += n
+			continue
+		case strings.ContainsRune("([{", r):
+			if prev == 'a' || prev == ')' { // a call or a subscript: f(x), x[0]
+				return errors.New(notLiteral)
+			}
+			depth++
+		case strings.ContainsRune(")]}", r):
+			depth--
+			if depth < 0 {
+				return errors.New("unbalanced parentheses")
+			}
+			if depth == 0 && strings.TrimSpace(s[i+n:]) != "" {
+				return errors.New("text after the call's ')'")
+			}
+			r = ')'
+		case r == '\'' || r == '"':
+			j := i + 1
+			for j < len(s) && s[j] != byte(r) {
+				if s[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if j >= len(s) {
+				return errors.New("unterminated string")
+			}
+			n, r = j+1-i, 'a'
+		case r == ',' || r == ':' || r == '-' || r == '+':
+		case r == '=':
+			if prev != 'n' {
+				return errors.New(notLiteral)
+			}
+		case r == '_' || r == '.' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			j := i
+			for j < len(s) {
+				c, m := utf8.DecodeRuneInString(s[j:])
+				if !(c == '_' || c == '.' || unicode.IsLetter(c) || unicode.IsDigit(c)) {
+					break
+				}
+				j += m
+			}
+			word := s[i:j]
+			n = j - i
+			switch {
+			case word == "True" || word == "False" || word == "None":
+				r = 'a'
+			case unicode.IsDigit(r) || r == '.':
+				r = 'a' // a number; Python checks its form
+			case (prev == '(' || prev == ',') && dottedName(word) && !strings.Contains(word, ".") && strings.HasPrefix(strings.TrimLeft(s[j:], " \t"), "="):
+				r = 'n' // a keyword argument's name
+			case j < len(s) && (s[j] == '\'' || s[j] == '"') && strings.Contains(" b r u br rb ", " "+strings.ToLower(word)+" "):
+				r = 'p' // a string prefix: b'', r'', u''
+			default:
+				return fmt.Errorf("%s, not %q", notLiteral, word)
+			}
+		default:
+			return errors.New(notLiteral)
+		}
+		if r == 'p' {
+			prev = 'p'
+		} else {
+			prev = r
+		}
+		i += n
+	}
+	if depth != 0 {
+		return errors.New("unbalanced parentheses")
+	}
+	return nil
 }
 
 func dottedName(s string) bool {

@@ -80,7 +80,7 @@ func TestExitStatus(t *testing.T) {
 		{"negative state value bytes", []string{"--state-max-value-bytes", "-1"}, "--state-max-value-bytes"},
 		{"health path without /", []string{"--health-path", "healthz"}, "--health-path"},
 		{"bad access log format", []string{"--access-logformat", "%(h"}, "--access-logformat"},
-		{"worker class gthread", []string{"-k", "gthread"}, "gthread"},
+		{"worker class gevent", []string{"-k", "gevent"}, "gevent"},
 		{"log level", []string{"--log-level", "loud"}, "--log-level"},
 		{"umask", []string{"--umask", "999"}, "--umask"},
 		{"keyfile without certfile", []string{"--keyfile", keyOnly}, "--certfile"},

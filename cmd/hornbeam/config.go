@@ -15,11 +15,15 @@ import (
 type sources map[string]string
 
 // notInFile are flags that make no sense in a configuration file.
-var notInFile = map[string]bool{"config": true, "print-config": true, "version": true, "help": true}
+var notInFile = map[string]bool{"config": true, "print-config": true, "check-config": true, "version": true, "help": true}
 
 func commandLineSources(fs *pflag.FlagSet) sources {
 	src := sources{}
-	fs.Visit(func(f *pflag.Flag) { src[f.Name] = "command line" })
+	fs.Visit(func(f *pflag.Flag) {
+		if !compatFlag(f) { // an alias's target is visited too
+			src[f.Name] = "command line"
+		}
+	})
 	return src
 }
 
@@ -31,7 +35,7 @@ func envName(flag string) string {
 func applyEnv(fs *pflag.FlagSet, src sources) error {
 	var err error
 	fs.VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed {
+		if err != nil || f.Changed || compatFlag(f) {
 			return
 		}
 		name := envName(f.Name)
@@ -61,6 +65,13 @@ func applyFile(fs *pflag.FlagSet, path string, src sources) error {
 	for _, k := range keys {
 		name := strings.ReplaceAll(k, "_", "-")
 		f := fs.Lookup(name)
+		if f != nil && compatFlag(f) {
+			if a := f.Annotations[compatKey]; a[0] == "alias" {
+				name, f = a[1], fs.Lookup(a[1]) // gunicorn's spelling of a setting
+			} else {
+				f = nil
+			}
+		}
 		if f == nil || notInFile[name] {
 			return fmt.Errorf("--config %s: unknown setting %q (settings are named like the flags: hornbeam --help)", path, k)
 		}
@@ -151,7 +162,7 @@ func tomlQuote(s string) string {
 func printConfig(w io.Writer, fs *pflag.FlagSet, src sources) {
 	fmt.Fprintln(w, "# hornbeam's effective configuration (usable as --config)")
 	fs.VisitAll(func(f *pflag.Flag) {
-		if notInFile[f.Name] {
+		if notInFile[f.Name] || compatFlag(f) {
 			return
 		}
 		from := src[f.Name]

@@ -115,6 +115,14 @@ type config struct {
 	configFile  string
 	printConfig bool
 	logLevel    string
+	checkConfig bool
+	chdir       string
+	pidFile     string
+	procName    string
+	env         []string
+	reloadExtra []string
+	refused     []string // gunicorn options given that hornbeam refuses: one line each
+	ignored     []string // gunicorn options given that have no effect here: one warning each
 }
 
 func flags(c *config) *pflag.FlagSet {
@@ -126,7 +134,7 @@ func flags(c *config) *pflag.FlagSet {
 		MaxBodySize: 1 << 30, LimitRequestLine: 4094, LimitRequestFields: 100, LimitRequestFieldSize: 8190}
 	fs.StringSliceVarP(&o.Bind, "bind", "b", []string{"127.0.0.1:8000"}, "address to listen on, HOST:PORT or unix:/path (repeatable)")
 	fs.IntVarP(&o.Workers, "workers", "w", o.Workers, "Python worker processes")
-	fs.StringVarP(&c.workerClass, "worker-class", "k", "wsgi", "application interface: wsgi")
+	fs.StringVarP(&c.workerClass, "worker-class", "k", "wsgi", "application interface: wsgi; gunicorn's sync and gthread are names for it (gthread: with --threads)")
 	fs.IntVar(&o.Threads, "threads", o.Threads, "concurrent requests per worker")
 	fs.StringVar(&o.WorkerMode, "worker-mode", hornbeam.ModeProcess, "process: Python workers fed by this process; embedded: workers that serve HTTP with CPython in process (needs a shared libpython)")
 	fs.VarP(duration{&o.Timeout}, "timeout", "t", "per-request timeout: past it the client gets 504 and the worker is replaced (0: none)")
@@ -138,13 +146,15 @@ func flags(c *config) *pflag.FlagSet {
 	fs.BoolVar(&o.CPUAffinity, "cpu-affinity", false, "pin worker i, and the server thread answering its state calls, to CPU i (Linux; state calls about 2x faster; for a server that has the machine to itself)")
 	fs.StringVar(&o.Python, "python", o.Python, "Python interpreter the workers run (Debian's packages: /usr/bin/python3)")
 	fs.StringVar(&c.venv, "venv", "", "virtualenv to run the workers in (uses DIR/bin/python)")
+	fs.StringVar(&c.chdir, "chdir", "", "change to this directory before starting: the workers' and the app's working directory (relative paths, --pythonpath . and the log files are then taken from there)")
+	fs.StringArrayVarP(&c.env, "env", "e", nil, "KEY=VALUE set in the environment of the server and its workers (repeatable)")
 	fs.StringVar(&o.CertFile, "certfile", "", "TLS certificate (PEM; the file may hold the private key too); enables HTTPS and HTTP/2")
 	fs.StringVar(&o.KeyFile, "keyfile", "", "TLS private key (PEM), if not in --certfile's file")
 	fs.StringVar(&c.accessLog, "access-log", "", "access log file, - for stdout (default off); SIGUSR1 reopens it")
 	fs.StringVar(&o.AccessLogFormat, "access-logformat", accesslog.DefaultFormat, "access log format with gunicorn's atoms: %(h)s %(r)s %(s)s %(D)s %({header}i)s ...")
 	fs.BoolVar(&o.AccessLogJSON, "access-log-json", false, "write the access log as JSON lines")
 	fs.StringVar(&c.errorLog, "error-log", "", "error log file, - for stdout (default stderr); SIGUSR1 reopens it")
-	fs.StringVar(&c.logLevel, "log-level", "info", "least severe error log lines written: debug, info, warning or error")
+	fs.StringVar(&c.logLevel, "log-level", "info", "least severe error log lines written: debug, info, warning or error (gunicorn's critical: error)")
 	fs.Var(duration{&o.GracefulTimeout}, "graceful-timeout", "on SIGTERM/SIGINT, how long in-flight requests may take to finish (a second SIGINT or a SIGQUIT: stop at once)")
 	fs.Var(duration{&o.ReadHeaderTimeout}, "read-header-timeout", "how long a client may take to send its request headers")
 	fs.Var(duration{&o.BodyTimeout}, "body-timeout", "drop a request whose body stops arriving for this long (408)")
@@ -155,7 +165,10 @@ func flags(c *config) *pflag.FlagSet {
 	fs.Var(size{&o.MaxWorkerMemory}, "max-worker-memory", "recycle a worker gracefully once its RSS passes this, e.g. 512M (0: no bound)")
 	fs.StringVar(&o.HealthPath, "health-path", "", "answer this path from Go: 200 while a worker is ready, 503 otherwise (default off)")
 	fs.BoolVar(&o.ReloadOnChange, "reload", false, "restart the workers when a .py file under --pythonpath changes (development)")
-	fs.StringVar(&c.umask, "umask", "", "umask for unix socket binds, octal like 007 (default: the process umask)")
+	fs.StringArrayVar(&c.reloadExtra, "reload-extra-file", nil, "with --reload, also restart the workers when this file changes (repeatable)")
+	fs.StringVarP(&c.umask, "umask", "m", "", "umask for unix socket binds, octal like 007 (default: the process umask)")
+	fs.StringVarP(&c.pidFile, "pid", "p", "", "write the server's pid to this file, removed at exit")
+	fs.StringVarP(&c.procName, "name", "n", "", "process name of the server in ps -e and top (Linux: 15 bytes)")
 	fs.StringSliceVar(&o.ForwardedAllowIPs, "forwarded-allow-ips", proxy.DefaultAllow, "proxies trusted for Forwarded / X-Forwarded-* headers (and PROXY protocol): IPs, CIDRs or *; the client is the right-most X-Forwarded-For / Forwarded for= address not in this list (with *: the left-most)")
 	fs.BoolVar(&o.ForwardedHost, "forwarded-host", false, "take the Host from a trusted proxy's X-Forwarded-Host / Forwarded host= (default: keep the request's Host header)")
 	fs.BoolVar(&o.ProxyProtocol, "proxy-protocol", false, "accept PROXY protocol v1/v2 headers from trusted proxies")
@@ -165,7 +178,9 @@ func flags(c *config) *pflag.FlagSet {
 	fs.IntVar(&o.StateMaxValueBytes, "state-max-value-bytes", 64<<20, "largest single value in the shared state")
 	fs.StringVarP(&c.configFile, "config", "c", "", "TOML file with settings named like the flags (precedence: flag > HORNBEAM_* env > file > default)")
 	fs.BoolVar(&c.printConfig, "print-config", false, "print the effective configuration, and where each value came from, then exit")
-	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and import the app, without serving: exit 0 (fine), 1 (the app does not import) or 2 (bad configuration), like hornbeam check")
+	fs.BoolVarP(&c.version, "version", "v", false, "print the version and exit")
+	gunicornFlags(fs, c)
 	return fs
 }
 
@@ -176,6 +191,9 @@ const usageHead = `Usage: hornbeam [flags] MODULE:CALLABLE
 
 Serves a Python WSGI application (CALLABLE defaults to "application").
 Every flag can also come from HORNBEAM_<FLAG> (e.g. HORNBEAM_WORKERS=8); a flag wins.
+Coming from gunicorn: its flag spellings work too (shown as "gunicorn: ..."), and
+PORT, WEB_CONCURRENCY, GUNICORN_CMD_ARGS and SCRIPT_NAME are read as gunicorn
+reads them (README.md: "Coming from gunicorn").
 Exit status: 0 stopped as asked, 1 failed while running (port in use, the app
 does not import), 2 a usage or configuration error.
 
@@ -195,26 +213,31 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 // options to start with (the flags' own values are left as they are, for
 // --print-config), the app, and whether this is `hornbeam check`. Every
 // error it returns means exit status 2.
-func (c *config) validate(fs *pflag.FlagSet) (opts hornbeam.Options, app string, check bool, level errlog.Level, err error) {
-	if c.workerClass != "wsgi" {
-		if c.workerClass == "asgi" {
-			return opts, "", false, 0, usagef("-k asgi is not supported yet; only WSGI applications can be served (-k wsgi)")
-		}
-		return opts, "", false, 0, usagef("unknown worker class %q; use -k wsgi", c.workerClass)
+func (c *config) validate(args []string) (opts hornbeam.Options, app string, check bool, level errlog.Level, err error) {
+	if len(c.refused) > 0 {
+		return opts, "", false, 0, usagef("%s", strings.Join(c.refused, "\nhornbeam: "))
 	}
-	check = fs.NArg() == 2 && fs.Arg(0) == "check"
+	if err := workerClass(c.workerClass); err != nil {
+		return opts, "", false, 0, err
+	}
+	check = len(args) == 2 && args[0] == "check"
 	switch {
-	case fs.NArg() == 1 && fs.Arg(0) == "check":
+	case len(args) == 1 && args[0] == "check":
 		return opts, "", false, 0, usagef("give the application to check: hornbeam check MODULE:CALLABLE")
-	case check || fs.NArg() == 1:
-		if app, err = hornbeam.ParseAppSpec(fs.Arg(fs.NArg() - 1)); err != nil {
+	case check || len(args) == 1:
+		if app, err = hornbeam.ParseAppSpec(args[len(args)-1]); err != nil {
 			return opts, "", false, 0, &usageError{err.Error()}
 		}
-	case fs.NArg() == 0 && c.printConfig:
+	case len(args) == 0 && c.printConfig:
 	default:
 		return opts, "", false, 0, usagef("give exactly one application, like: hornbeam myapp:application (see hornbeam --help)")
 	}
-	if level, err = errlog.ParseLevel(c.logLevel); err != nil {
+	check = check || c.checkConfig
+	lvl := c.logLevel
+	if strings.EqualFold(strings.TrimSpace(lvl), "critical") {
+		lvl = "error" // gunicorn's highest level; hornbeam's is error
+	}
+	if level, err = errlog.ParseLevel(lvl); err != nil {
 		return opts, "", false, 0, usagef("--log-level: %v", err)
 	}
 	opts = c.opts
@@ -321,7 +344,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "hornbeam: %v (see hornbeam --help)\n", err)
+		fmt.Fprintf(stderr, "hornbeam: %v%s (see hornbeam --help)\n", err, suggest(fs, err))
 		return 2
 	}
 	if fs.NArg() > 0 && fs.Arg(0) == "help" {
@@ -329,6 +352,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	src := commandLineSources(fs)
+	positional := fs.Args()
+	if envArgs, err := applyCmdArgsEnv(fs, &c, src); err != nil {
+		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
+		return 2
+	} else if len(positional) == 0 {
+		positional = envArgs
+	}
 	if err := applyEnv(fs, src); err != nil {
 		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
 		return 2
@@ -339,14 +369,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if err := applyPaaSEnv(fs, src); err != nil {
+		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
+		return 2
+	}
 	if c.version {
 		fmt.Fprintf(stdout, "hornbeam %s\n", hornbeam.Version)
 		return 0
 	}
-	opts, app, check, level, err := c.validate(fs)
+	if err := c.processSettings(); err != nil {
+		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
+		return 2
+	}
+	opts, app, check, level, err := c.validate(positional)
 	if err != nil {
 		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
 		return 2
+	}
+	for _, line := range c.ignored {
+		fmt.Fprintf(stderr, "hornbeam: %s\n", line)
 	}
 	if c.printConfig {
 		printConfig(stdout, fs, src)
@@ -409,6 +450,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	go func() { pyInfo <- pythonVersion(opts.Python) }()
 	python := sync.OnceValue(func() string { return <-pyInfo })
 
+	if err := setProcName(c.procName); err != nil {
+		logf(errlog.Warning, "--name: cannot set the process name: %v", err)
+	}
 	if check {
 		if err := hornbeam.Check(ctl.stopCtx, app, opts); err != nil {
 			if ctl.stopCtx.Err() != nil {
@@ -420,6 +464,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "hornbeam check: %s imports and is callable\n", app)
 		return 0
 	}
+	pid, err := writePidFile(c.pidFile)
+	if err != nil {
+		fail(err, func() string { return "" })
+		return 1
+	}
+	defer pid.remove()
 	srv, err := hornbeam.Start(ctl.stopCtx, app, opts)
 	if err != nil && ctl.stopCtx.Err() != nil {
 		logf(errlog.Info, "stopped by %s before the workers were ready", ctl.stopSignal())
@@ -440,6 +490,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logf(errlog.Info, "stats on http://%s/stats and /metrics", a)
 	}
 	ctl.serving(srv)
+	if len(c.reloadExtra) > 0 {
+		if opts.ReloadOnChange {
+			go watchExtraFiles(ctl.stopCtx, srv, c.reloadExtra, logf)
+		} else {
+			logf(errlog.Warning, "--reload-extra-file has no effect without --reload (as in gunicorn)")
+		}
+	}
+	if sn := os.Getenv("SCRIPT_NAME"); sn != "" {
+		logf(errlog.Info, "the app is mounted under SCRIPT_NAME %s (from the environment)", sn)
+	}
 	select {
 	case <-ctl.stopCtx.Done():
 	case err := <-srv.Err():

@@ -113,7 +113,7 @@ func startHB(t *testing.T, env []string, args ...string) *hbProc {
 	// leaves it behind, so keep it inside the test's directory.
 	tmp := t.TempDir()
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "HORNBEAM_") || strings.HasPrefix(kv, "TMPDIR=") {
+		if strings.HasPrefix(kv, "HORNBEAM_") || strings.HasPrefix(kv, "TMPDIR=") || gunicornEnv(kv) {
 			continue
 		}
 		cmd.Env = append(cmd.Env, kv)

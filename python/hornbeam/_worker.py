@@ -312,18 +312,78 @@ def _wants_length(resp, result):
 
 
 def _import_app(spec):
-    module, _, name = spec.partition(":")
-    name = name or "application"
+    """Import the app named by spec: "module:name", "module:name.attr", or,
+    as gunicorn 21+, "module:factory()" or "module:factory(arg, key=value)"
+    with literal arguments, called once per process. With SCRIPT_NAME in
+    the environment the app is mounted under that prefix (see _mount)."""
+    import ast
+
+    module, _, expr = spec.partition(":")
+    expr = expr.strip() or "application"
+    try:
+        node = ast.parse(expr, mode="eval").body
+    except SyntaxError:
+        raise ImportError("cannot parse %r as a name or a call like create_app() (want MODULE:CALLABLE or MODULE:FACTORY(ARGS))" % expr) from None
+    call = None
+    if isinstance(node, ast.Call):
+        call, node = node, node.func
+    names = []
+    while isinstance(node, ast.Attribute):
+        names.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise ImportError("%r: want a name (optionally dotted), or a call of one with literal arguments" % expr)
+    names.append(node.id)
+    names.reverse()
+    args, kwargs = [], {}
+    if call is not None:
+        try:
+            args = [ast.literal_eval(a) for a in call.args]
+            for kw in call.keywords:
+                if kw.arg is None:
+                    raise ValueError("**")
+                kwargs[kw.arg] = ast.literal_eval(kw.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise ImportError("%r: the factory's arguments must be Python literals (strings, numbers, True, False, None, and tuples, lists, dicts or sets of them)" % expr) from None
     __import__(module)
     obj = sys.modules[module]
-    for part in name.split("."):
+    for part in names:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ImportError("module %r has no attribute %r (check MODULE:CALLABLE)" % (module, name)) from None
+            raise ImportError("module %r has no attribute %r (check MODULE:CALLABLE)" % (module, ".".join(names))) from None
+    if call is not None:
+        if not callable(obj):
+            raise TypeError("%s: %s is a %s, not a function to call" % (spec, ".".join(names), type(obj).__name__))
+        obj = obj(*args, **kwargs)
+        if obj is None:
+            raise TypeError("%s returned None, not a WSGI application (does the factory return the app?)" % spec)
     if not callable(obj):
         raise TypeError("%s is a %s, not a WSGI callable" % (spec, type(obj).__name__))
+    prefix = os.environ.get("SCRIPT_NAME", "").rstrip("/")
+    if prefix:
+        obj = _mount(obj, prefix)
     return obj
+
+
+def _mount(app, prefix):
+    """Serve app under prefix (the server's SCRIPT_NAME, as gunicorn reads
+    it): a request for PREFIX/rest reaches the app with SCRIPT_NAME=PREFIX
+    and PATH_INFO=/rest; any other path gets 404."""
+    n = len(prefix)
+
+    def mounted(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path[:n] != prefix or (len(path) > n and path[n] != "/"):
+            body = ("Not Found: %s is outside SCRIPT_NAME %s\n" % (path, prefix)).encode("latin-1", "replace")
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+        environ["PATH_INFO"] = path[n:]
+        return app(environ, start_response)
+
+    mounted.__wrapped__ = app
+    return mounted
 
 
 def _boot(import_app=True):
