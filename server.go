@@ -451,10 +451,9 @@ func ParseAppSpec(spec string) (string, error) {
 	if !found {
 		name = "application"
 	}
-	name = strings.TrimSpace(name)
 	call := ""
 	if i := strings.IndexByte(name, '('); i >= 0 {
-		name, call = strings.TrimSpace(name[:i]), name[i:]
+		name, call = name[:i], name[i:]
 		if !dottedName(name) {
 			return bad("")
 		}

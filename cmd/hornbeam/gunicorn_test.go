@@ -45,7 +45,6 @@ func TestParseAppSpecFactory(t *testing.T) {
 		"app:app":                    "app:app",
 		"pkg.mod:obj.attr":           "pkg.mod:obj.attr",
 		"app:create_app()":           "app:create_app()",
-		"app: create_app ()":         "app:create_app()",
 		`app:create_app('prod')`:     `app:create_app('prod')`,
 		`app:f("a,b)", k=1, x=None)`: `app:f("a,b)", k=1, x=None)`,
 		`app:f(-1.5e3, [1, (2,)], {'a': True}, b'x', s={1})`: `app:f(-1.5e3, [1, (2,)], {'a': True}, b'x', s={1})`,
