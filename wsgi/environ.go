@@ -1,11 +1,9 @@
 package wsgi
 
 import (
-	"net"
 	"net/http"
-	"strconv"
-	"strings"
 
+	"github.com/hornbeam-go/hornbeam/internal/httpwsgi"
 	"github.com/hornbeam-go/hornbeam/proxy"
 	"github.com/hornbeam-go/hornbeam/pymarshal"
 )
@@ -14,6 +12,7 @@ import (
 // dict. Strings are "native strings": the request's bytes as latin-1 code
 // points. body, when not nil, is the whole request body, sent inline under
 // "hornbeam.body"; bodyLen is its length however it travels (-1: no body).
+// The values are the embedded mode's too (internal/httpwsgi).
 func appendEnviron(e *pymarshal.Encoder, r *http.Request, body []byte, bodyLen int64) {
 	e.Reset()
 	e.BeginDict()
@@ -27,78 +26,18 @@ func appendEnviron(e *pymarshal.Encoder, r *http.Request, body []byte, bodyLen i
 	kv("QUERY_STRING", r.URL.RawQuery)
 	kv("RAW_URI", r.RequestURI)
 	kv("REQUEST_URI", r.RequestURI)
-	switch r.ProtoMajor {
-	case 2:
-		kv("SERVER_PROTOCOL", "HTTP/2")
-	default:
-		kv("SERVER_PROTOCOL", r.Proto)
-	}
+	kv("SERVER_PROTOCOL", httpwsgi.ServerProtocol(r))
 	kv("wsgi.url_scheme", proxy.Scheme(r))
-
-	host, port := splitHostPort(r.Host)
-	if port == "" {
-		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-			_, port = splitHostPort(la.String())
-		}
-	}
-	if host == "" {
-		host = "localhost"
-	}
+	host, port := httpwsgi.ServerAddr(r)
 	kv("SERVER_NAME", host)
 	kv("SERVER_PORT", port)
-	raddr, rport := splitHostPort(r.RemoteAddr)
+	raddr, rport := httpwsgi.SplitHostPort(r.RemoteAddr)
 	kv("REMOTE_ADDR", raddr)
 	kv("REMOTE_PORT", rport)
-	if r.Host != "" {
-		kv("HTTP_HOST", r.Host)
-	}
-	if ct := r.Header["Content-Type"]; len(ct) > 0 {
-		kv("CONTENT_TYPE", ct[0])
-	}
-	if bodyLen >= 0 {
-		kv("CONTENT_LENGTH", strconv.FormatInt(bodyLen, 10))
-	}
-	var name []byte
-	for k, vs := range r.Header {
-		if k == "Content-Type" || k == "Content-Length" || k == "Host" {
-			continue
-		}
-		if strings.IndexByte(k, '_') >= 0 {
-			// X-Forwarded_For must not be read as X-Forwarded-For: drop
-			// such names, as gunicorn does.
-			continue
-		}
-		name = append(name[:0], "HTTP_"...)
-		for i := 0; i < len(k); i++ {
-			c := k[i]
-			switch {
-			case c == '-':
-				c = '_'
-			case 'a' <= c && c <= 'z':
-				c -= 'a' - 'A'
-			}
-			name = append(name, c)
-		}
-		e.Latin1Str(string(name))
-		if len(vs) == 1 {
-			e.Latin1Str(vs[0])
-		} else if k == "Cookie" {
-			e.Latin1Str(strings.Join(vs, "; ")) // HTTP/2 splits cookies (RFC 9113 8.2.3)
-		} else {
-			e.Latin1Str(strings.Join(vs, ","))
-		}
-	}
+	httpwsgi.AppendHeaderKeys(e, r, bodyLen)
 	if body != nil {
 		e.Latin1Str("hornbeam.body")
 		e.Bytes(body)
 	}
 	e.EndDict()
-}
-
-// splitHostPort splits "host:port", "[v6]:port" or a bare host.
-func splitHostPort(s string) (host, port string) {
-	if h, p, err := net.SplitHostPort(s); err == nil {
-		return h, p
-	}
-	return strings.Trim(s, "[]"), ""
 }

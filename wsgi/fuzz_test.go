@@ -9,10 +9,11 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/hornbeam-go/hornbeam/internal/httpwsgi"
 	"github.com/hornbeam-go/hornbeam/pymarshal"
 )
 
-// FuzzParseStatus: parseStatus never panics, and a status it accepts is
+// FuzzParseStatus: httpwsgi.ParseStatus never panics, and a status it accepts is
 // "NNN" or "NNN reason" with NNN from 200 to 999 and no CR, LF or NUL.
 func FuzzParseStatus(f *testing.F) {
 	for _, s := range []string{"200 OK", "404 Not Found", "999 Max", "199 Too Low", "1000 Big", "200", "200OK",
@@ -20,12 +21,12 @@ func FuzzParseStatus(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		code, err := parseStatus(s)
+		code, err := httpwsgi.ParseStatus(s)
 		if err != nil {
 			return
 		}
 		if code < 200 || code > 999 {
-			t.Fatalf("parseStatus(%q) = %d", s, code)
+			t.Fatalf("httpwsgi.ParseStatus(%q) = %d", s, code)
 		}
 		if len(s) < 3 || (len(s) > 3 && s[3] != ' ') {
 			t.Fatalf("parseStatus accepted %q: not \"NNN reason\"", s)
@@ -36,7 +37,7 @@ func FuzzParseStatus(f *testing.F) {
 			}
 		}
 		if n, _ := strconv.Atoi(s[:3]); n != code {
-			t.Fatalf("parseStatus(%q) = %d, want %d", s, code, n)
+			t.Fatalf("httpwsgi.ParseStatus(%q) = %d, want %d", s, code, n)
 		}
 		if strings.ContainsAny(s, "\r\n\x00") {
 			t.Fatalf("parseStatus accepted %q with CR, LF or NUL", s)

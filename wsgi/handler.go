@@ -14,16 +14,11 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/net/http/httpguts"
-
+	"github.com/hornbeam-go/hornbeam/internal/httpwsgi"
 	"github.com/hornbeam-go/hornbeam/internal/wire"
 	"github.com/hornbeam-go/hornbeam/pool"
 	"github.com/hornbeam-go/hornbeam/pymarshal"
@@ -64,38 +59,14 @@ type Handler struct {
 	encoders sync.Pool
 }
 
-// DefaultSpoolThreshold is the SpoolThreshold used when it is 0. Above it a
-// file is cheaper than a frame: measured with 1 MB POSTs (wrk -c16, 2
-// workers), 64 KiB gave 1,380-1,600 req/s against 940-1,020 at 1 MiB. An
-// inline body is copied about eight times on its way (into Go, into the
-// frame, into the socket, out of it, into the worker's buffer, out of it,
-// by marshal, by BytesIO); a file, twice.
-const DefaultSpoolThreshold = 64 << 10
+// DefaultSpoolThreshold is the SpoolThreshold used when it is 0 (see
+// httpwsgi.DefaultSpoolThreshold for why it is what it is).
+const DefaultSpoolThreshold = httpwsgi.DefaultSpoolThreshold
 
 func (h *Handler) logf(format string, args ...any) {
 	if h.ErrorLog != nil {
 		h.ErrorLog.Printf(format, args...)
 	}
-}
-
-// errorResponse sends a short plain-text error.
-func errorResponse(w http.ResponseWriter, code int, msg string) {
-	hd := w.Header()
-	for k := range hd {
-		if k != "Connection" && k != "X-Request-Id" {
-			delete(hd, k)
-		}
-	}
-	writeError(w, code, msg)
-}
-
-// writeError sends a short plain-text error with the headers already set.
-func writeError(w http.ResponseWriter, code int, msg string) {
-	hd := w.Header()
-	hd.Set("Content-Type", "text/plain; charset=utf-8")
-	hd.Set("Content-Length", strconv.Itoa(len(msg)+1))
-	w.WriteHeader(code)
-	io.WriteString(w, msg+"\n")
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -106,10 +77,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	status = h.serve(w, r, start)
 }
-
-// abandoned is readBody's status for a request nobody can be answered on
-// (the client went away mid-body): the connection is cut.
-const abandoned = -1
 
 // errClientGone is the cause of a request context cancelled because its
 // client is gone.
@@ -158,9 +125,10 @@ func clientLeft(ctx context.Context) bool {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time) int {
 	ctx, cancel := h.requestContext(r, start)
 	defer cancel()
-	body, file, n, status := h.readBody(w, r)
-	if status == abandoned {
-		abort()
+	body, file, n, status := httpwsgi.ReadBody(w, r, httpwsgi.BodyRules{MaxSize: h.MaxBodySize,
+		SpoolThreshold: h.SpoolThreshold, SpoolDir: h.SpoolDir, IdleTimeout: h.BodyTimeout, Logf: h.levelf})
+	if status == httpwsgi.Abandoned {
+		httpwsgi.Abort()
 	}
 	if status != 0 {
 		return status
@@ -180,16 +148,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time)
 	if err != nil {
 		switch {
 		case clientLeft(ctx):
-			abort() // the client left while queued
+			httpwsgi.Abort() // the client left while queued
 		case errors.Is(err, context.DeadlineExceeded):
-			errorResponse(w, http.StatusServiceUnavailable, "Service Unavailable: no worker was free within the timeout")
+			httpwsgi.ErrorResponse(w, http.StatusServiceUnavailable, "Service Unavailable: no worker was free within the timeout")
 			return http.StatusServiceUnavailable
 		case errors.Is(err, pool.ErrStopped):
-			errorResponse(w, http.StatusServiceUnavailable, "Service Unavailable: the server is shutting down")
+			httpwsgi.ErrorResponse(w, http.StatusServiceUnavailable, "Service Unavailable: the server is shutting down")
 			return http.StatusServiceUnavailable
 		default:
 			h.logf("error: %s: %v", label, err)
-			errorResponse(w, http.StatusBadGateway, "Bad Gateway: the worker died")
+			httpwsgi.ErrorResponse(w, http.StatusBadGateway, "Bad Gateway: the worker died")
 			return http.StatusBadGateway
 		}
 	}
@@ -197,130 +165,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time)
 	return rs.run(ctx)
 }
 
-// readBody reads the request body, in memory or spooled to a file. n is -1
-// when the request has no body. A non-zero status means an error was sent.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, file *os.File, n int64, status int) {
-	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
-		if r.Header.Get("Content-Length") != "" {
-			return nil, nil, 0, 0
-		}
-		return nil, nil, -1, 0
-	}
-	if h.MaxBodySize > 0 && r.ContentLength > h.MaxBodySize {
-		return nil, nil, 0, h.bodyError(w, &http.MaxBytesError{Limit: h.MaxBodySize})
-	}
-	src := io.Reader(r.Body)
-	if h.MaxBodySize > 0 {
-		src = http.MaxBytesReader(w, r.Body, h.MaxBodySize)
-	}
-	if h.BodyTimeout > 0 {
-		rc := http.NewResponseController(w)
-		src = &idleReader{r: src, rc: rc, d: h.BodyTimeout}
-		defer func() {
-			if status == 0 {
-				rc.SetReadDeadline(time.Time{})
-			}
-		}()
-	}
-	threshold := h.SpoolThreshold
-	if threshold <= 0 {
-		threshold = DefaultSpoolThreshold
-	}
-	size := threshold + 1
-	if r.ContentLength > 0 && r.ContentLength < size {
-		size = r.ContentLength
-	}
-	buf := make([]byte, size)
-	m, err := readFull(src, buf)
-	if err == io.EOF && m == len(buf) {
-		err = nil // the last bytes came with the end: as full as it gets
-	}
-	switch {
-	case err == io.EOF: // the whole body, shorter than the buffer
-		return buf[:m], nil, int64(m), 0
-	case err != nil:
-		return nil, nil, 0, h.bodyError(w, err)
-	case r.ContentLength == int64(m) && int64(m) <= threshold:
-		return buf, nil, int64(m), 0
-	}
-	// Larger than the threshold: spool it to a file.
-	f, err := os.CreateTemp(h.SpoolDir, "hornbeam-body-*")
-	if err != nil {
-		h.logf("error: cannot spool a request body: %v", err)
-		errorResponse(w, http.StatusInternalServerError, "Internal Server Error: cannot store the request body")
-		return nil, nil, 0, http.StatusInternalServerError
-	}
-	os.Remove(f.Name()) // unlinked: gone when the last descriptor closes
-	total, err := f.Write(buf)
-	if err == nil {
-		var k int64
-		k, err = io.Copy(f, src)
-		total += int(k)
-	}
-	if err == nil && r.ContentLength > 0 && int64(total) != r.ContentLength {
-		err = io.ErrUnexpectedEOF
-	}
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		f.Close()
-		return nil, nil, 0, h.bodyError(w, err)
-	}
-	return nil, f, int64(total), 0
-}
-
-// readFull reads until buf is full (nil) or the body ends: io.EOF for a
-// clean end, or the reader's error. net/http's body reader says
-// io.ErrUnexpectedEOF when a body stops short of its length or its last
-// chunk, so a truncated body never passes for a whole one.
-func readFull(src io.Reader, buf []byte) (int, error) {
-	m := 0
-	for m < len(buf) {
-		n, err := src.Read(buf[m:])
-		m += n
-		if err != nil {
-			return m, err
-		}
-	}
-	return m, nil
-}
-
-// bodyError answers a failed body read. The connection is closed after the
-// answer, and no more of the body is read.
-func (h *Handler) bodyError(w http.ResponseWriter, err error) int {
-	http.NewResponseController(w).SetReadDeadline(time.Now()) // stop reading it
-	fail := func(code int, msg string) int {
-		w.Header().Set("Connection", "close")
-		writeError(w, code, msg)
-		return code
-	}
-	var mbe *http.MaxBytesError
-	var ne net.Error
-	switch {
-	case errors.As(err, &mbe):
-		return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large: the body may be at most %d bytes", mbe.Limit))
-	case errors.As(err, &ne) && ne.Timeout():
-		return fail(http.StatusRequestTimeout, "Request Timeout: the body stopped arriving")
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return abandoned // the client went away mid-body: nobody to answer
-	case strings.Contains(err.Error(), "chunk") || strings.Contains(err.Error(), "malformed"):
-		return fail(http.StatusBadRequest, "Bad Request: malformed body: "+err.Error())
-	}
-	h.logf("warning: reading a request body: %v", err)
-	return abandoned
-}
-
-// idleReader fails a read that waits longer than d for bytes.
-type idleReader struct {
-	r  io.Reader
-	rc *http.ResponseController
-	d  time.Duration
-}
-
-func (i *idleReader) Read(p []byte) (int, error) {
-	i.rc.SetReadDeadline(time.Now().Add(i.d))
-	return i.r.Read(p)
+// levelf logs with a level prefix ("error: ...").
+func (h *Handler) levelf(level, format string, args ...any) {
+	h.logf(level+": "+format, args...)
 }
 
 // response relays one call's frames to the client.
@@ -398,10 +245,6 @@ func (rs *response) cutSpool() {
 	<-rs.spDone
 	rs.sp = nil
 }
-
-// abort cuts the connection: the client must not take a truncated body for
-// a whole one.
-func abort() { panic(http.ErrAbortHandler) }
 
 // streamGrace is how long an incomplete response may wait for its next
 // frames before a writer goroutine takes over (see run).
@@ -499,7 +342,7 @@ func (rs *response) frame(f wire.Frame) (status int, done bool) {
 			rs.h.Pool.Kill(rs.call, fmt.Sprintf("request %s: %v", rs.label, err))
 			rs.call.Close(false)
 			rs.cutSpool()
-			abort()
+			httpwsgi.Abort()
 		}
 	case wire.File:
 		if rs.stopSpool() != nil {
@@ -514,7 +357,7 @@ func (rs *response) frame(f wire.Frame) (status int, done bool) {
 			return rs.fail(http.StatusInternalServerError, "Internal Server Error"), true
 		}
 		if err := rs.stopSpool(); err != nil {
-			abort()
+			httpwsgi.Abort()
 		}
 		return rs.status, true
 	case wire.Error:
@@ -527,7 +370,7 @@ func (rs *response) frame(f wire.Frame) (status int, done bool) {
 		rs.h.logf("error: %s: %v after the response started; closing the connection", rs.label, msg)
 		rs.stopSpool()
 		http.NewResponseController(rs.w).Flush() // what the app sent, then the cut
-		abort()
+		httpwsgi.Abort()
 	default:
 		rs.h.logf("error: %s: unexpected %s frame from worker %d", rs.label, wire.TypeName(f.Type), rs.call.WorkerPID())
 	}
@@ -542,7 +385,7 @@ func (rs *response) interrupted(ctx context.Context) int {
 	}
 	rs.cutSpool()
 	elapsed := time.Since(rs.call.Started()).Round(time.Millisecond)
-	rs.h.Pool.Timeout(rs.call, fmt.Sprintf("request %s (request id %s) timed out after %s (--timeout %s)", rs.label, orDash(rs.r.Header.Get("X-Request-Id")), elapsed, rs.h.Timeout))
+	rs.h.Pool.Timeout(rs.call, fmt.Sprintf("request %s (request id %s) timed out after %s (--timeout %s)", rs.label, httpwsgi.OrDash(rs.r.Header.Get("X-Request-Id")), elapsed, rs.h.Timeout))
 	rs.call.Close(false)
 	return rs.fail(http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
 }
@@ -564,7 +407,7 @@ func (rs *response) leave(ctx context.Context, rest []wire.Frame) {
 		deadline, ok := ctx.Deadline()
 		go rs.drain(deadline, ok)
 	}
-	abort()
+	httpwsgi.Abort()
 }
 
 // drain waits for the worker to finish a request whose client left, so its
@@ -597,27 +440,14 @@ func (rs *response) drain(deadline time.Time, hasDeadline bool) {
 	}
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
 // fail sends an error status, or cuts the connection if the response has
 // already started.
 func (rs *response) fail(code int, msg string) int {
 	if rs.started {
-		abort()
+		httpwsgi.Abort()
 	}
-	errorResponse(rs.w, code, msg)
+	httpwsgi.ErrorResponse(rs.w, code, msg)
 	return code
-}
-
-// hopHeaders are connection-specific: the server, not the app, sets them.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
-	"Transfer-Encoding": true, "Upgrade": true, "Te": true, "Trailer": true,
 }
 
 // decodeHeaders reads a marshal list of (name, value) str pairs.
@@ -646,17 +476,12 @@ func decodeHeaders(v any) ([][2]string, error) {
 		if !ok {
 			return nil, fmt.Errorf("header %s value %q is not latin-1", name, t[1])
 		}
-		if !validHeader(name, value) {
+		if !httpwsgi.ValidHeader(name, value) {
 			return nil, fmt.Errorf("invalid header %q: %q", name, value)
 		}
 		out = append(out, [2]string{name, value})
 	}
 	return out, nil
-}
-
-// validHeader reports whether a header may go on the wire as it is.
-func validHeader(name, value string) bool {
-	return httpguts.ValidHeaderFieldName(name) && httpguts.ValidHeaderFieldValue(value)
 }
 
 // latin1Bytes turns a str of code points below 256 into the bytes they
@@ -695,14 +520,7 @@ func (rs *response) hints(payload []byte) {
 		rs.h.logf("warning: %s: bad early hints: %v", rs.label, err)
 		return
 	}
-	hd := rs.w.Header()
-	for _, kv := range hs {
-		hd.Add(kv[0], kv[1])
-	}
-	rs.w.WriteHeader(http.StatusEarlyHints)
-	for _, kv := range hs {
-		hd.Del(kv[0])
-	}
+	httpwsgi.WriteEarlyHints(rs.w, hs)
 }
 
 // start applies the app's status and headers and writes them.
@@ -712,40 +530,19 @@ func (rs *response) start(payload []byte) bool {
 		rs.h.logf("error: %s: the app sent an invalid response start: %v (500)", rs.label, err)
 		return false
 	}
-	code, err := parseStatus(statusLine)
+	code, err := httpwsgi.ParseStatus(statusLine)
 	if err != nil {
 		rs.h.logf("error: %s: the app sent an invalid status %q: %v (500)", rs.label, statusLine, err)
 		return false
 	}
 	hd := rs.w.Header()
 	for _, kv := range hs {
-		name := http.CanonicalHeaderKey(kv[0])
-		if hopHeaders[name] {
-			if name == "Connection" && strings.EqualFold(kv[1], "close") && rs.r.ProtoMajor == 1 {
-				hd.Set("Connection", "close")
-			}
-			continue
-		}
-		hd[name] = append(hd[name], kv[1])
+		httpwsgi.AddHeader(hd, rs.r, kv[0], kv[1])
 	}
 	rs.status = code
 	rs.started = true
 	rs.w.WriteHeader(code)
 	return true
-}
-
-func parseStatus(s string) (int, error) {
-	if len(s) < 3 || (len(s) > 3 && s[3] != ' ') {
-		return 0, errors.New("want \"NNN Reason\"")
-	}
-	code, err := strconv.Atoi(s[:3])
-	if err != nil || code < 200 || code > 999 {
-		return 0, errors.New("the code must be a number from 200 to 999")
-	}
-	if strings.ContainsAny(s, "\r\n\x00") {
-		return 0, errors.New("control characters in the status")
-	}
-	return code, nil
 }
 
 // sendFile sends the file of a File frame: offset and length in the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hornbeam-go/hornbeam/internal/httpwsgi"
 	"github.com/hornbeam-go/hornbeam/pymarshal"
 )
 
@@ -75,7 +76,7 @@ func decodeStartFast(p []byte) (status string, headers [][2]string, ok bool) {
 		}
 		name, ok1 := str()
 		value, ok2 := str()
-		if !ok1 || !ok2 || !validHeader(name, value) {
+		if !ok1 || !ok2 || !httpwsgi.ValidHeader(name, value) {
 			return "", nil, false
 		}
 		headers[k] = [2]string{name, value}

@@ -13,10 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/http/httpguts"
 	"golang.org/x/sys/unix"
 
 	"github.com/hornbeam-go/hornbeam/internal/cpython"
+	"github.com/hornbeam-go/hornbeam/internal/httpwsgi"
 	"github.com/hornbeam-go/hornbeam/pymarshal"
 )
 
@@ -60,7 +60,7 @@ type Handler struct {
 // DefaultSpoolThreshold is the SpoolThreshold used when it is 0: the
 // process mode's (wsgi.DefaultSpoolThreshold), so that the app sees the
 // same wsgi.input types.
-const DefaultSpoolThreshold = 64 << 10
+const DefaultSpoolThreshold = httpwsgi.DefaultSpoolThreshold
 
 // streamGrace is how long a streamed chunk may wait unflushed for the
 // next one: a framework's one-chunk iterable (Flask, Django) then leaves
@@ -71,6 +71,12 @@ func (h *Handler) logf(format string, args ...any) {
 	if h.ErrorLog != nil {
 		h.ErrorLog.Printf(format, args...)
 	}
+}
+
+// bodyLogf logs a failure to read a request body (httpwsgi.ReadBody); the
+// embedded mode's lines have no level prefix.
+func (h *Handler) bodyLogf(_, format string, args ...any) {
+	h.logf(format, args...)
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -121,9 +127,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time)
 		rq.deadline = time.AfterFunc(h.Timeout-time.Since(start), rq.expire)
 	}
 	defer rq.finish()
-	body, file, n, status := h.readBody(w, r)
-	if status == abandoned {
-		abort()
+	body, file, n, status := httpwsgi.ReadBody(w, r, httpwsgi.BodyRules{MaxSize: h.MaxBodySize,
+		SpoolThreshold: h.SpoolThreshold, SpoolDir: h.SpoolDir, IdleTimeout: h.BodyTimeout, Logf: h.bodyLogf})
+	if status == httpwsgi.Abandoned {
+		httpwsgi.Abort()
 	}
 	if status != 0 {
 		return status
@@ -135,7 +142,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time)
 		var err error
 		if fd, err = unix.FcntlInt(file.Fd(), unix.F_DUPFD_CLOEXEC, 0); err != nil {
 			h.logf("%s %s: cannot pass the request body: %v", r.Method, r.URL.Path, err)
-			errorResponse(w, http.StatusInternalServerError, "Internal Server Error: cannot pass the request body")
+			httpwsgi.ErrorResponse(w, http.StatusInternalServerError, "Internal Server Error: cannot pass the request body")
 			return http.StatusInternalServerError
 		}
 	}
@@ -211,12 +218,12 @@ func (rq *request) enter() (int, bool) {
 // its stream (cut).
 func (rq *request) notEntered() int {
 	if rq.r.Context().Err() != nil {
-		abort()
+		httpwsgi.Abort()
 	}
 	if rq.started {
-		abort()
+		httpwsgi.Abort()
 	}
-	errorResponse(rq.w, http.StatusServiceUnavailable, "Service Unavailable: no worker was free within the timeout")
+	httpwsgi.ErrorResponse(rq.w, http.StatusServiceUnavailable, "Service Unavailable: no worker was free within the timeout")
 	return http.StatusServiceUnavailable
 }
 
@@ -249,7 +256,7 @@ func (rq *request) expire() {
 		if !rq.started && !rq.failed {
 			rq.failed = true
 			rq.w.Header().Set("Connection", "close")
-			errorResponse(rq.w, http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
+			httpwsgi.ErrorResponse(rq.w, http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
 			if f, ok := rq.w.(http.Flusher); ok {
 				f.Flush()
 			}
@@ -268,12 +275,12 @@ func (rq *request) afterTimeout() int {
 	answered, started := rq.failed, rq.started
 	rq.mu.Unlock()
 	if started {
-		abort()
+		httpwsgi.Abort()
 	}
 	if !answered {
 		rq.failed = true
 		rq.w.Header().Set("Connection", "close")
-		errorResponse(rq.w, http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
+		httpwsgi.ErrorResponse(rq.w, http.StatusGatewayTimeout, "Gateway Timeout: the application did not answer in time")
 	}
 	return http.StatusGatewayTimeout
 }
@@ -299,17 +306,10 @@ func (rq *request) finish() {
 func (h *Handler) hung(rq *request) {
 	elapsed := time.Since(rq.begun).Round(time.Millisecond)
 	h.logf("request %s (request id %s) timed out after %s (timeout %s); Python stacks:\n%s",
-		rq.label(), orDash(rq.r.Header.Get("X-Request-Id")), elapsed, h.Timeout, h.App.Stacks(2*time.Second))
+		rq.label(), httpwsgi.OrDash(rq.r.Header.Get("X-Request-Id")), elapsed, h.Timeout, h.App.Stacks(2*time.Second))
 	if h.OnTimeout != nil {
 		h.OnTimeout(rq.r, elapsed)
 	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // result is what handle() returned, decoded with the GIL held.
@@ -495,9 +495,9 @@ func (a *App) callStop(stream cpython.Object) {
 func (rq *request) internalError(err error) int {
 	rq.h.logf("%s: %v", rq.label(), err)
 	if rq.started || rq.failed {
-		abort()
+		httpwsgi.Abort()
 	}
-	errorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
+	httpwsgi.ErrorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
 	return http.StatusInternalServerError
 }
 
@@ -506,7 +506,7 @@ func (rq *request) appError(p []byte) int {
 	summary, text, _ := bytes.Cut(p, []byte{0})
 	if !rq.started {
 		rq.h.logf("%s: %s (500)\n%s", rq.label(), summary, bytes.TrimRight(text, "\n"))
-		errorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
+		httpwsgi.ErrorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
 		return http.StatusInternalServerError
 	}
 	rq.h.logf("%s: %s after the response started; closing the connection\n%s", rq.label(), summary, bytes.TrimRight(text, "\n"))
@@ -515,7 +515,7 @@ func (rq *request) appError(p []byte) int {
 		f.Flush() // what the app sent, then the cut
 	}
 	rq.mu.Unlock()
-	abort()
+	httpwsgi.Abort()
 	return 0
 }
 
@@ -550,7 +550,7 @@ func (rq *request) complete(p []byte, withLength bool) int {
 		}
 	}
 	if rq.broken {
-		abort()
+		httpwsgi.Abort()
 	}
 	return rq.status
 }
@@ -567,7 +567,7 @@ func (rq *request) stream(out result) int {
 		return rq.fail()
 	case out.written && !out.stepped: // the client went away
 		a.callStop(out.stream)
-		abort()
+		httpwsgi.Abort()
 	case !out.written:
 		head, first := splitHead(out.data[1:])
 		if len(head) > 0 && !rq.start(head) {
@@ -587,7 +587,7 @@ func (rq *request) stream(out result) int {
 			held = 0
 			if rq.broken {
 				a.callStop(out.stream) // the client went away: close() now
-				abort()
+				httpwsgi.Abort()
 			}
 			slot, ok := rq.enter()
 			if !ok {
@@ -618,7 +618,7 @@ func (rq *request) stream(out result) int {
 		if rq.failed {
 			a.py.DecRefLater(s.obj)
 			a.callStop(out.stream)
-			abort()
+			httpwsgi.Abort()
 		}
 		held, data = s.obj, s.data
 	}
@@ -664,10 +664,10 @@ func (rq *request) sendFile(out result) int {
 	}
 	if _, err := f.Seek(out.offset, io.SeekStart); err != nil {
 		rq.h.logf("%s: seek in the file to send: %v", rq.label(), err)
-		abort()
+		httpwsgi.Abort()
 	}
 	if _, err := io.Copy(rq.w, io.LimitReader(f, out.length)); err != nil {
-		abort()
+		httpwsgi.Abort()
 	}
 	return rq.status
 }
@@ -684,7 +684,7 @@ func (rq *request) write(p []byte) {
 	head, data := splitHead(p)
 	if len(head) > 0 && !rq.started && !rq.start(head) {
 		rq.failed = true
-		errorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
+		httpwsgi.ErrorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
 		return
 	}
 	if len(data) > 0 {
@@ -709,37 +709,24 @@ func (rq *request) hints(p []byte) {
 	var hs [][2]string
 	for _, line := range strings.Split(string(p), "\r\n")[1:] {
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || !validHeader(name, value) {
+		if !ok || !httpwsgi.ValidHeader(name, value) {
 			rq.h.logf("%s: bad early hints: invalid header %q", rq.label(), line)
 			return
 		}
 		hs = append(hs, [2]string{name, value})
 	}
-	hd := rq.w.Header()
-	for _, kv := range hs {
-		hd.Add(kv[0], kv[1])
-	}
-	rq.w.WriteHeader(http.StatusEarlyHints)
-	for _, kv := range hs {
-		hd.Del(kv[0])
-	}
+	httpwsgi.WriteEarlyHints(rq.w, hs)
 }
 
 // fail answers 500 for a response whose head Go refused (logged by start),
 // or cuts the connection if a head was sent already.
 func (rq *request) fail() int {
 	if rq.started {
-		abort()
+		httpwsgi.Abort()
 	}
 	rq.failed = true
-	errorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
+	httpwsgi.ErrorResponse(rq.w, http.StatusInternalServerError, "Internal Server Error")
 	return http.StatusInternalServerError
-}
-
-// hopHeaders are connection-specific: the server, not the app, sets them.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
-	"Transfer-Encoding": true, "Upgrade": true, "Te": true, "Trailer": true,
 }
 
 // start applies the app's status and headers (HEAD: status, then CRLF
@@ -748,7 +735,7 @@ var hopHeaders = map[string]bool{
 func (rq *request) start(headBytes []byte) bool {
 	head := string(headBytes) // one copy: the header map outlives the Python object
 	statusLine, rest, _ := strings.Cut(head, "\r\n")
-	code, err := parseStatus(statusLine)
+	code, err := httpwsgi.ParseStatus(statusLine)
 	if err != nil {
 		rq.h.logf("%s: the app sent an invalid status %q: %v (500)", rq.label(), statusLine, err)
 		return false
@@ -757,21 +744,14 @@ func (rq *request) start(headBytes []byte) bool {
 	// Check every header before setting any.
 	for line := range lines(rest) {
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || !validHeader(name, value) {
+		if !ok || !httpwsgi.ValidHeader(name, value) {
 			rq.h.logf("%s: the app sent an invalid response start: invalid header %q (500)", rq.label(), line)
 			return false
 		}
 	}
 	for line := range lines(rest) {
 		name, value, _ := strings.Cut(line, ":")
-		name = http.CanonicalHeaderKey(name)
-		if hopHeaders[name] {
-			if name == "Connection" && strings.EqualFold(value, "close") && rq.r.ProtoMajor == 1 {
-				hd.Set("Connection", "close")
-			}
-			continue
-		}
-		hd[name] = append(hd[name], value)
+		httpwsgi.AddHeader(hd, rq.r, name, value)
 	}
 	if rq.length >= 0 {
 		hd["Content-Length"] = []string{strconv.Itoa(rq.length)}
@@ -794,46 +774,3 @@ func lines(s string) func(func(string) bool) {
 		}
 	}
 }
-
-func parseStatus(s string) (int, error) {
-	if len(s) < 3 || (len(s) > 3 && s[3] != ' ') {
-		return 0, errors.New("want \"NNN Reason\"")
-	}
-	code, err := strconv.Atoi(s[:3])
-	if err != nil || code < 200 || code > 999 {
-		return 0, errors.New("the code must be a number from 200 to 999")
-	}
-	if strings.ContainsAny(s, "\r\n\x00") {
-		return 0, errors.New("control characters in the status")
-	}
-	return code, nil
-}
-
-// validHeader reports whether a header may go on the wire as it is.
-func validHeader(name, value string) bool {
-	return httpguts.ValidHeaderFieldName(name) && httpguts.ValidHeaderFieldValue(value)
-}
-
-// errorResponse sends a short plain-text error.
-func errorResponse(w http.ResponseWriter, code int, msg string) {
-	hd := w.Header()
-	for k := range hd {
-		if k != "Connection" && k != "X-Request-Id" {
-			delete(hd, k)
-		}
-	}
-	writeError(w, code, msg)
-}
-
-// writeError sends a short plain-text error with the headers already set.
-func writeError(w http.ResponseWriter, code int, msg string) {
-	hd := w.Header()
-	hd.Set("Content-Type", "text/plain; charset=utf-8")
-	hd.Set("Content-Length", strconv.Itoa(len(msg)+1))
-	w.WriteHeader(code)
-	io.WriteString(w, msg+"\n")
-}
-
-// abort cuts the connection: the client must not take a truncated body for
-// a whole one.
-func abort() { panic(http.ErrAbortHandler) }
