@@ -31,7 +31,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -197,7 +196,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
-	if s.runtimeDir, err = unpackRuntime(); err != nil {
+	if s.runtimeDir, err = python.Unpack(); err != nil {
 		return nil, err
 	}
 	var embedded *pool.Embedded
@@ -273,7 +272,7 @@ func Check(ctx context.Context, app string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	dir, err := unpackRuntime()
+	dir, err := python.Unpack()
 	if err != nil {
 		return err
 	}
@@ -614,32 +613,6 @@ func Listen(bind string) (net.Listener, error) {
 		return nil, fmt.Errorf("cannot bind %s: %w", bind, err)
 	}
 	return ln, nil
-}
-
-// unpackRuntime writes the embedded Python package to a fresh directory.
-func unpackRuntime() (string, error) {
-	dir, err := os.MkdirTemp("", "hornbeam-runtime-")
-	if err != nil {
-		return "", fmt.Errorf("unpacking the Python runtime: %w", err)
-	}
-	err = fs.WalkDir(python.FS, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dir, path), 0o755)
-		}
-		b, err := python.FS.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, path), b, 0o644)
-	})
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("unpacking the Python runtime: %w", err)
-	}
-	return dir, nil
 }
 
 // Addrs returns the addresses the server listens on.

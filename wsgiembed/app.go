@@ -20,7 +20,6 @@ package wsgiembed
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,7 +112,7 @@ func Load(cfg Config) (*App, error) {
 	}
 	a := &App{spec: cfg.App, runtimeDir: cfg.RuntimeDir, cur: make([]*request, cfg.Threads)}
 	if a.runtimeDir == "" {
-		dir, err := unpackRuntime()
+		dir, err := python.Unpack()
 		if err != nil {
 			return nil, err
 		}
@@ -222,32 +221,6 @@ func (a *App) removeRuntime() {
 	if a.ownRuntime {
 		os.RemoveAll(a.runtimeDir)
 	}
-}
-
-// unpackRuntime writes the embedded Python package to a fresh directory.
-func unpackRuntime() (string, error) {
-	dir, err := os.MkdirTemp("", "hornbeam-runtime-")
-	if err != nil {
-		return "", fmt.Errorf("unpacking the Python runtime: %w", err)
-	}
-	err = fs.WalkDir(python.FS, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dir, path), 0o755)
-		}
-		b, err := python.FS.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, path), b, 0o644)
-	})
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("unpacking the Python runtime: %w", err)
-	}
-	return dir, nil
 }
 
 // emit is hornbeam_emit(payload), which _embed calls for write() and
