@@ -139,17 +139,28 @@ func startEmbedded(p *Pool, slot int) (*worker, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	cmd.Env = append(append(append([]string(nil), env...), e.Env(limit, ch.cpu)...), "GOMAXPROCS=1")
+	cmd.Env = append(append(append([]string(nil), env...), e.Env(limit, ch.cpu)...), "GOMAXPROCS=2")
 	cmd.ExtraFiles = append([]*os.File{ch.child, ch.stateChild, versions, access}, e.Listeners...)
+	w, err := runProcess(p, slot, cmd, ch)
+	if err != nil {
+		return nil, err
+	}
+	w.limit = 0 // the worker counts its requests itself and sends Retire
+	return w, nil
+}
+
+// runProcess starts cmd for slot with the channels ch (its output to their
+// pipe, in a process group of its own so that Ctrl-C reaches the server
+// only) and reaps it when it exits.
+func runProcess(p *Pool, slot int, cmd *exec.Cmd, ch *channels) (*worker, error) {
 	cmd.Stdout, cmd.Stderr = ch.outW, ch.outW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the server only
-	err = cmd.Start()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err := cmd.Start()
 	ch.handedOver(err == nil)
 	if err != nil {
-		return nil, fmt.Errorf("starting the worker %s: %w", e.Executable, err)
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
 	w := newWorker(p, slot, cmd.Process.Pid, ch, nil)
-	w.limit = 0 // the worker counts its requests itself and sends Retire
 	go func() {
 		err := cmd.Wait()
 		status := fmt.Sprintf("could not be waited for: %v", err)
@@ -284,23 +295,7 @@ func startProcess(p *Pool, slot int, code string) (*worker, error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, p.cfg.StateVersions)
 		cmd.Env = append(cmd.Env, "HORNBEAM_STATE_VERSIONS=5")
 	}
-	cmd.Stdout, cmd.Stderr = ch.outW, ch.outW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the server only
-	err = cmd.Start()
-	ch.handedOver(err == nil)
-	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w", p.cfg.Python, err)
-	}
-	w := newWorker(p, slot, cmd.Process.Pid, ch, nil)
-	go func() {
-		err := cmd.Wait()
-		status := fmt.Sprintf("could not be waited for: %v", err)
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
-			status = describeExit(ws)
-		}
-		w.finish(status)
-	}()
-	return w, nil
+	return runProcess(p, slot, cmd, ch)
 }
 
 // copyAccessLog copies an embedded worker's access log lines to out, whole

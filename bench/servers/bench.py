@@ -51,6 +51,14 @@ def server_specs(cfg):
             procs="%s Python worker processes (1 thread each) behind one Go process; "
             "defaults otherwise (no recycling: --max-requests defaults to 0)" % w,
         ),
+        "hornbeam-embedded": dict(
+            cmd=lambda mod, addr: [
+                cfg.hornbeam, "--worker-mode", "embedded", "--python", PY, "--pythonpath", APPS,
+                "-w", w, "-b", addr, mod + ":application",
+            ],
+            procs="%s hornbeam worker processes with CPython embedded, each serving HTTP "
+            "on the shared listener (--worker-mode embedded), + the master" % w,
+        ),
         "gunicorn-sync": dict(
             cmd=lambda mod, addr: [
                 PY, "/usr/bin/gunicorn", "-w", w, "-k", "sync", "-b", addr,
@@ -90,7 +98,7 @@ def server_specs(cfg):
     }
 
 
-SERVER_ORDER = ["hornbeam", "gunicorn-sync", "gunicorn-gthread", "uwsgi", "waitress", "gohello"]
+SERVER_ORDER = ["hornbeam", "hornbeam-embedded", "gunicorn-sync", "gunicorn-gthread", "uwsgi", "waitress", "gohello"]
 PYTHON_SERVERS = SERVER_ORDER[:-1]
 
 # --------------------------------------------------------------------------
