@@ -42,7 +42,8 @@ func pyIdentifier(s string) bool {
 // own output unchanged.
 func FuzzParseAppSpec(f *testing.F) {
 	for _, s := range []string{"app", "app:application", "myproject.wsgi:application", "a.b.c:d.e", "app:", ":app",
-		"a:b:c", "a..b:c", "1app:x", "app:1x", "caf\u00e9:app", "mod-name:app", "app:x y", "app\x00:x", "\xff:app", "app:\u20ac"} {
+		"a:b:c", "a..b:c", "1app:x", "app:1x", "caf\u00e9:app", "mod-name:app", "app:x y", "app\x00:x", "\xff:app", "app:\u20ac",
+		"app:create_app()", "app:f('x:y', n=1)", "app:f(", "app:f(os.getcwd())"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
@@ -50,10 +51,17 @@ func FuzzParseAppSpec(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if strings.Count(out, ":") != 1 {
+		mod, name, _ := strings.Cut(out, ":")
+		// The callable may be a factory call with literal arguments,
+		// NAME(...), as in gunicorn 21+: its name is what must be dotted.
+		if i := strings.IndexByte(name, '('); i >= 0 {
+			if !strings.HasSuffix(name, ")") {
+				t.Fatalf("ParseAppSpec(%q) = %q: a factory call must end with ')'", spec, out)
+			}
+			name = name[:i]
+		} else if strings.Contains(name, ":") {
 			t.Fatalf("ParseAppSpec(%q) = %q: want exactly one ':'", spec, out)
 		}
-		mod, name, _ := strings.Cut(out, ":")
 		for _, dotted := range []string{mod, name} {
 			for _, part := range strings.Split(dotted, ".") {
 				if !pyIdentifier(part) {
