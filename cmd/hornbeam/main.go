@@ -484,7 +484,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	for _, a := range srv.Addrs() {
-		logf(errlog.Info, "hornbeam %s listening on %s (%d workers, app %s, pid %d, %s)", hornbeam.Version, addrURL(a, opts.CertFile != ""), opts.Workers, app, os.Getpid(), python())
+		logf(errlog.Info, "hornbeam %s listening on %s (%d workers, %s mode, app %s, pid %d, %s)", hornbeam.Version, addrURL(a, opts.CertFile != ""), opts.Workers, workerMode(opts.WorkerMode), app, os.Getpid(), python())
 	}
 	if a := srv.StatsAddr(); a != nil {
 		logf(errlog.Info, "stats on http://%s/stats and /metrics", a)
@@ -518,4 +518,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logf(errlog.Warning, "stopped with requests cut: %v", err)
 	}
 	return 0
+}
+
+// workerMode names the worker mode for the banner.
+func workerMode(m string) string {
+	if m == "" {
+		return hornbeam.ModeProcess
+	}
+	return m
 }
