@@ -139,10 +139,7 @@ func TestEmbeddedTimeout(t *testing.T) {
 	if neighbourCode != 200 || neighbourBody != pid1 {
 		t.Errorf("the neighbour: %d %q, want 200 from worker %s", neighbourCode, neighbourBody, pid1)
 	}
-	waitFor(t, 10*time.Second, "the replacement", func() bool {
-		code, body := get(t, s.URL+"/pid")
-		return code == 200 && body != pid1
-	})
+	waitForReplacement(t, s, pid1)
 	log := s.Log.String()
 	contains(t, log, "timed out after 2", "error log")
 	if !regexp.MustCompile(`core\.py", line \d+,? in application`).MatchString(log) {
@@ -158,15 +155,7 @@ func TestEmbeddedCrash(t *testing.T) {
 		resp.Body.Close()
 		t.Errorf("/segv answered %d; the worker should have died with the connection", resp.StatusCode)
 	}
-	waitFor(t, 10*time.Second, "the replacement", func() bool {
-		resp, err := http.Get(s.URL + "/pid")
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == 200 && string(b) != pid1
-	})
+	waitForReplacement(t, s, pid1)
 	contains(t, s.Log.String(), "SIGSEGV", "error log")
 }
 

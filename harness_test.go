@@ -117,3 +117,18 @@ func contains(t *testing.T, haystack, needle, what string) {
 		t.Errorf("%s: want it to contain %q; got:\n%s", what, needle, haystack)
 	}
 }
+
+// waitForReplacement waits until /pid answers from a worker other than
+// old (the one that died, timed out or was recycled).
+func waitForReplacement(t *testing.T, s *testServer, old string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "a replacement for worker "+old, func() bool {
+		resp, err := http.Get(s.URL + "/pid")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 200 && string(b) != old
+	})
+}

@@ -191,10 +191,7 @@ func TestTimeoutSparesNeighbours(t *testing.T) {
 		t.Errorf("the neighbour on the same worker: %d %q, want 200 from worker %s", neighbourCode, neighbourBody, pid1)
 	}
 	// Meanwhile and afterwards, new requests go to the replacement.
-	waitFor(t, 10*time.Second, "the replacement", func() bool {
-		code, body := get(t, s.URL+"/pid")
-		return code == 200 && body != pid1
-	})
+	waitForReplacement(t, s, pid1)
 	waitFor(t, 10*time.Second, "the old worker to be dumped and killed", func() bool {
 		return workerProcesses(t) == 2 // the replacement and the zygote
 	})

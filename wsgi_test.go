@@ -442,15 +442,7 @@ func TestTimeout(t *testing.T) {
 	if d := time.Since(t0); d < time.Second || d > 4*time.Second {
 		t.Errorf("504 after %s with --timeout 1s", d)
 	}
-	waitFor(t, 10*time.Second, "the replacement", func() bool {
-		resp, err := http.Get(s.URL + "/pid")
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == 200 && string(b) != pid1
-	})
+	waitForReplacement(t, s, pid1)
 	// The log names the request and shows where the worker was stuck.
 	log := s.Log.String()
 	contains(t, log, "request GET /hang (request id ", "error log")
