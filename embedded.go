@@ -91,6 +91,7 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 		Executable: exe,
 		Listeners:  files,
 		AccessLog:  o.AccessLog,
+		Observe:    s.metrics.observe,
 		Env: func(limit, cpu int) []string {
 			cfg, _ := json.Marshal(worker.Config{
 				Python: inst.Executable, App: s.app, PythonPath: o.PythonPath, Threads: o.Threads,

@@ -83,6 +83,25 @@ func TestEmbeddedServes(t *testing.T) {
 	if !strings.Contains(access.String(), `"GET /pid HTTP/1.1" 200`) {
 		t.Errorf("access log: %.300s", access.String())
 	}
+	// The traffic stats get every request, from the workers' Load frames.
+	code, _ := get(t, s.URL+"/pid")
+	var st hornbeam.Stats
+	defer func() {
+		if t.Failed() {
+			t.Logf("stats: requests %d, latency count %d, status %v, workers %+v", st.Requests, st.Latency.Count, st.Status, st.Workers)
+		}
+	}()
+	waitFor(t, 5*time.Second, "/stats to count 401 requests", func() bool {
+		st = s.Stats()
+		served := uint64(0)
+		for _, w := range st.Workers {
+			served += w.Requests
+		}
+		return st.Requests == 401 && st.Latency.Count == 401 && served == 401
+	})
+	if code != 200 || st.Status["2xx"] != 401 {
+		t.Errorf("status classes %v, want 401 2xx", st.Status)
+	}
 }
 
 // TestEmbeddedRecycle: with --max-requests each worker asks to be replaced

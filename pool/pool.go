@@ -86,6 +86,10 @@ type Embedded struct {
 	// AccessLog receives the workers' access log lines (each worker writes
 	// them to a pipe, fd 6, copied here line by line); nil: none.
 	AccessLog io.Writer
+	// Observe, when set, is given each request a worker served (its
+	// status, 0 for a cut connection, and its duration), a Load frame at a
+	// time: the traffic stats.
+	Observe func(status int, d time.Duration)
 	// Env returns the environment variables that configure a worker which
 	// asks to be replaced after limit requests (0: never) and runs on CPU
 	// cpu (-1: any; --cpu-affinity).

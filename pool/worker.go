@@ -586,12 +586,20 @@ func (w *worker) readLoop() {
 			}
 		case wire.Load: // an embedded worker's counts
 			v, _ := pymarshal.Unmarshal(f.Payload)
-			if t, ok := v.(pymarshal.Tuple); ok && len(t) == 2 {
+			if t, ok := v.(pymarshal.Tuple); ok && len(t) == 3 {
 				served, _ := t[0].(int64)
 				active, _ := t[1].(int64)
 				w.p.mu.Lock()
 				w.served, w.active = uint64(served), int(active)
 				w.p.mu.Unlock()
+				obs, _ := t[2].(pymarshal.List)
+				if observe := w.p.cfg.Embedded.Observe; observe != nil {
+					for i := 0; i+1 < len(obs); i += 2 {
+						status, _ := obs[i].(int64)
+						us, _ := obs[i+1].(int64)
+						observe(int(status), time.Duration(us)*time.Microsecond)
+					}
+				}
 			}
 		case wire.Retire: // an embedded worker asks to be replaced
 			v, _ := pymarshal.Unmarshal(f.Payload)

@@ -137,6 +137,23 @@ type worker struct {
 
 	retireOnce    sync.Once
 	stopAccepting sync.Once
+
+	obsMu sync.Mutex
+	obs   []any // (status, microseconds) of each request since the last Load, flat
+}
+
+// maxObservations bounds the requests a Load frame reports one by one
+// (about 2 s at 30k requests/s); beyond, they count as served only.
+const maxObservations = 1 << 16
+
+// observe is wsgiembed's Observe: the request goes to the server's
+// traffic stats with the next Load frame.
+func (w *worker) observe(status int, d time.Duration) {
+	w.obsMu.Lock()
+	if len(w.obs) < 2*maxObservations {
+		w.obs = append(w.obs, int64(status), d.Microseconds())
+	}
+	w.obsMu.Unlock()
 }
 
 // timedOut is wsgiembed's OnTimeout: a request is stuck in Python for
@@ -160,7 +177,7 @@ func (w *worker) grace() time.Duration {
 
 func (w *worker) run(frontend Frontend) int {
 	h := &wsgiembed.Handler{
-		App: w.app, ErrorLog: w.log, Timeout: w.cfg.Timeout, OnTimeout: w.timedOut,
+		App: w.app, ErrorLog: w.log, Timeout: w.cfg.Timeout, OnTimeout: w.timedOut, Observe: w.observe,
 		MaxBodySize: w.cfg.MaxBodySize, SpoolThreshold: w.cfg.SpoolThreshold, BodyTimeout: w.cfg.BodyTimeout,
 	}
 	srv, wrap, err := frontend(w.cfg.Front, w.count(h), w.log)
@@ -229,7 +246,8 @@ func (w *worker) control(stop chan<- struct{}) {
 	}
 }
 
-// report sends a Load frame when the counts changed, at most every 250 ms.
+// report sends a Load frame when the counts changed, at most every 250 ms,
+// with the requests observed since the last one.
 func (w *worker) report(stop <-chan struct{}) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
@@ -241,11 +259,18 @@ func (w *worker) report(stop <-chan struct{}) {
 		case <-t.C:
 		}
 		now := [2]int64{w.served.Load(), w.active.Load()}
-		if now == last {
+		w.obsMu.Lock()
+		obs := w.obs
+		w.obs = nil
+		w.obsMu.Unlock()
+		if now == last && len(obs) == 0 {
 			continue
 		}
 		last = now
-		p, _ := pymarshal.Marshal(pymarshal.Tuple{now[0], now[1]})
+		if obs == nil {
+			obs = []any{}
+		}
+		p, _ := pymarshal.Marshal(pymarshal.Tuple{now[0], now[1], obs})
 		if w.conn.WriteFrame(wire.Load, 0, p) != nil {
 			return
 		}

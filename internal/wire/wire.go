@@ -86,8 +86,10 @@
 // table), and its listeners follow from fd 6 on. Only these cross fd 3:
 //
 //	Ready      worker -> server  as above, once the app is imported and it serves
-//	Load       worker -> server  id=0, payload (requests served int, in flight int);
-//	                             sent when it changed, at most every 250 ms
+//	Load       worker -> server  id=0, payload (requests served int, in flight int,
+//	                             [status, microseconds, ...] of each request since
+//	                             the last Load); sent when it changed, at most
+//	                             every 250 ms
 //	Retire     worker -> server  id=0, payload str reason: replace me (the worker
 //	                             reached --max-requests, or a request overran
 //	                             --timeout); it goes on serving until Shutdown
