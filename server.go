@@ -40,7 +40,6 @@ import (
 
 	"github.com/hornbeam-go/hornbeam/accesslog"
 	"github.com/hornbeam-go/hornbeam/errlog"
-	"github.com/hornbeam-go/hornbeam/httpguard"
 	"github.com/hornbeam-go/hornbeam/pool"
 	"github.com/hornbeam-go/hornbeam/proxy"
 	"github.com/hornbeam-go/hornbeam/python"
@@ -215,25 +214,16 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	timeout := opts.Timeout
-	if timeout < 0 {
-		timeout = 0
-	}
-	maxBody := opts.MaxBodySize
-	if maxBody < 0 {
-		maxBody = 0
-	}
-	h := &wsgi.Handler{
-		Pool: s.pool, Timeout: timeout, MaxBodySize: maxBody, BodyTimeout: max(opts.BodyTimeout, 0),
-		ErrorLog: s.errorLog, Observe: s.metrics.observe, SpoolThreshold: opts.SpoolThreshold,
-		ClientGone: httpguard.ClientGone,
-	}
-	front, err := newFrontend(&s.opts, s.trust, h, s.errorLog, s.pool.Ready)
-	if err != nil {
-		return nil, err
-	}
+	var front *frontend // in the embedded mode the workers serve the listeners themselves
 	if embedded == nil {
-		s.http = front.http // else the workers serve the listeners themselves
+		h := &wsgi.Handler{
+			Pool: s.pool, Timeout: max(opts.Timeout, 0), MaxBodySize: max(opts.MaxBodySize, 0), BodyTimeout: max(opts.BodyTimeout, 0),
+			ErrorLog: s.errorLog, Observe: s.metrics.observe, SpoolThreshold: opts.SpoolThreshold,
+		}
+		if front, err = newFrontend(&s.opts, s.trust, h, s.errorLog, s.pool.Ready); err != nil {
+			return nil, err
+		}
+		s.http = front.http
 	}
 	if opts.StatsBind != "" {
 		if err := s.startStats(); err != nil {
@@ -246,7 +236,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	for _, ln := range s.listeners {
-		if s.http == nil {
+		if front == nil {
 			break
 		}
 		go func(ln net.Listener) {

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hornbeam-go/hornbeam/httpguard"
 	"github.com/hornbeam-go/hornbeam/internal/httpwsgi"
 	"github.com/hornbeam-go/hornbeam/internal/wire"
 	"github.com/hornbeam-go/hornbeam/pool"
@@ -44,17 +45,6 @@ type Handler struct {
 	// Observe, when set, is called once per request with the status sent
 	// (0 when the connection was cut) and the time taken.
 	Observe func(status int, d time.Duration)
-	// ClientGone tells, when an HTTP/1.x request's context ends before its
-	// response is complete, whether the client is certainly gone (true)
-	// or may only have half-closed its side (false), as a client that
-	// sends its request and then shutdown(SHUT_WR)s does (`nc -N`):
-	// net/http cancels the context when a read finds the connection's end,
-	// whichever it is. A half-closed client still gets its response; the
-	// request is given up when a write to the client fails. nil: every
-	// end is taken as a possible half-close, as gunicorn does.
-	// httpguard.ClientGone tells them apart. An HTTP/2 request's context
-	// ends when its client is gone.
-	ClientGone func(r *http.Request) bool
 
 	encoders sync.Pool
 }
@@ -78,31 +68,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status = h.serve(w, r, start)
 }
 
-// errClientGone is the cause of a request context cancelled because its
-// client is gone.
-var errClientGone = errors.New("the client is gone")
-
 // requestContext is the context the request is served under: it ends at the
-// timeout, or when the client is gone. For HTTP/1.x that is not when
-// r.Context() ends (see ClientGone).
+// timeout, or when the client is gone, which for HTTP/1.x is not when
+// r.Context() ends: a client that half-closed its side after sending its
+// request (`nc -N`) still gets its response (httpguard.Detach).
 func (h *Handler) requestContext(r *http.Request, start time.Time) (context.Context, context.CancelFunc) {
-	var ctx context.Context
-	var cancel context.CancelFunc
-	if r.ProtoMajor == 1 {
-		var cancelCause context.CancelCauseFunc
-		ctx, cancelCause = context.WithCancelCause(context.WithoutCancel(r.Context()))
-		stop := context.AfterFunc(r.Context(), func() {
-			if h.ClientGone != nil && h.ClientGone(r) {
-				cancelCause(errClientGone)
-			}
-		})
-		cancel = func() {
-			stop()
-			cancelCause(nil)
-		}
-	} else {
-		ctx, cancel = context.WithCancel(r.Context())
-	}
+	ctx, cancel := httpguard.Detach(r)
 	if h.Timeout > 0 {
 		var cancelDeadline context.CancelFunc
 		ctx, cancelDeadline = context.WithDeadline(ctx, start.Add(h.Timeout))
