@@ -28,30 +28,25 @@ const (
 	ModeEmbedded = "embedded"
 )
 
-// frontOptions are the settings an embedded worker's HTTP serving needs:
-// the Options fields that package worker passes through as JSON.
+// frontOptions are the settings an embedded worker's HTTP front needs: the
+// Options fields that package worker passes through as JSON (the body
+// limits and the timeout are worker.Config's: its handler applies them).
 type frontOptions struct {
 	Keepalive             time.Duration
-	AccessLog             bool // lines go to fd 6, a pipe the server copies to its access log
+	AccessLog             bool // lines go to worker.FDAccessLog, a pipe the server copies to its access log
 	AccessLogFormat       string
 	AccessLogJSON         bool
 	ForwardedAllowIPs     []string
 	ForwardedHost         bool
 	ProxyProtocol         bool
 	Static                []string
-	MaxBodySize           int64
-	SpoolThreshold        int64
 	ReadHeaderTimeout     time.Duration
 	LimitRequestLine      int
 	LimitRequestFields    int
 	LimitRequestFieldSize int
-	BodyTimeout           time.Duration
 	HealthPath            string
 	CertFile, KeyFile     string
 }
-
-// fdAccessLog is where an embedded worker writes its access log lines.
-const fdAccessLog = 6
 
 // embeddedPool returns the pool configuration of the embedded mode, or an
 // error saying why this interpreter cannot be embedded.
@@ -65,22 +60,16 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded workers: finding the hornbeam binary: %w", err)
 	}
-	var files []*os.File
-	var tls []bool
-	for _, ln := range s.listeners {
-		f, err := listenerFile(ln)
-		if err != nil {
-			return nil, err
-		}
-		files = append(files, f)
-		tls = append(tls, o.CertFile != "")
+	files, err := s.ListenerFiles() // kept open: every worker started inherits them
+	if err != nil {
+		return nil, fmt.Errorf("embedded workers: %w", err)
 	}
 	front, err := json.Marshal(frontOptions{
 		Keepalive: o.Keepalive, AccessLog: o.AccessLog != nil, AccessLogFormat: o.AccessLogFormat,
 		AccessLogJSON: o.AccessLogJSON, ForwardedAllowIPs: o.ForwardedAllowIPs, ForwardedHost: o.ForwardedHost,
-		ProxyProtocol: o.ProxyProtocol, Static: o.Static, MaxBodySize: o.MaxBodySize, SpoolThreshold: o.SpoolThreshold,
+		ProxyProtocol: o.ProxyProtocol, Static: o.Static,
 		ReadHeaderTimeout: o.ReadHeaderTimeout, LimitRequestLine: o.LimitRequestLine, LimitRequestFields: o.LimitRequestFields,
-		LimitRequestFieldSize: o.LimitRequestFieldSize, BodyTimeout: o.BodyTimeout, HealthPath: o.HealthPath,
+		LimitRequestFieldSize: o.LimitRequestFieldSize, HealthPath: o.HealthPath,
 		CertFile: o.CertFile, KeyFile: o.KeyFile,
 	})
 	if err != nil {
@@ -95,22 +84,13 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 		Env: func(limit, cpu int) []string {
 			cfg, _ := json.Marshal(worker.Config{
 				Python: inst.Executable, App: s.app, PythonPath: o.PythonPath, Threads: o.Threads,
-				Listeners: len(files), TLS: tls, MaxRequests: limit, Timeout: timeout, CPU: cpu,
+				Listeners: len(files), MaxRequests: limit, Timeout: timeout, CPU: cpu,
 				MaxBodySize: max(o.MaxBodySize, 0), SpoolThreshold: o.SpoolThreshold, BodyTimeout: max(o.BodyTimeout, 0),
 				GracefulTimeout: o.GracefulTimeout, StateVersions: s.versions != nil, Front: front,
 			})
 			return []string{worker.EnvConfig + "=" + string(cfg)}
 		},
 	}, nil
-}
-
-// listenerFile returns a descriptor of ln for a worker to inherit.
-func listenerFile(ln net.Listener) (*os.File, error) {
-	fl, ok := ln.(interface{ File() (*os.File, error) })
-	if !ok {
-		return nil, fmt.Errorf("embedded workers: cannot pass a %T listener to a worker", ln)
-	}
-	return fl.File()
 }
 
 // WorkerMain runs this process as an embedded worker and returns its exit
@@ -129,14 +109,14 @@ func workerFrontend(raw json.RawMessage, app http.Handler, errorLog *log.Logger)
 	opts := Options{
 		Keepalive: fo.Keepalive, AccessLogFormat: fo.AccessLogFormat, AccessLogJSON: fo.AccessLogJSON,
 		ForwardedAllowIPs: fo.ForwardedAllowIPs, ForwardedHost: fo.ForwardedHost, ProxyProtocol: fo.ProxyProtocol,
-		Static: fo.Static, MaxBodySize: fo.MaxBodySize, SpoolThreshold: fo.SpoolThreshold,
+		Static:            fo.Static,
 		ReadHeaderTimeout: fo.ReadHeaderTimeout, LimitRequestLine: fo.LimitRequestLine,
 		LimitRequestFields: fo.LimitRequestFields, LimitRequestFieldSize: fo.LimitRequestFieldSize,
-		BodyTimeout: fo.BodyTimeout, HealthPath: fo.HealthPath, CertFile: fo.CertFile, KeyFile: fo.KeyFile,
+		HealthPath: fo.HealthPath, CertFile: fo.CertFile, KeyFile: fo.KeyFile,
 		Bind: []string{"-"}, // not used: the listeners are inherited
 	}
 	if fo.AccessLog {
-		opts.AccessLog = os.NewFile(fdAccessLog, "hornbeam-access-log")
+		opts.AccessLog = os.NewFile(worker.FDAccessLog, "hornbeam-access-log")
 	}
 	opts.defaults()
 	allow := opts.ForwardedAllowIPs

@@ -46,9 +46,11 @@ const EnvConfig = "HORNBEAM_WORKER"
 
 // The descriptors a worker inherits.
 const (
-	fdControl   = 3
-	fdState     = 4
-	fdVersions  = 5
+	fdControl  = 3
+	fdState    = 4
+	fdVersions = 5
+	// FDAccessLog is where the worker's front writes the access log lines.
+	FDAccessLog = 6
 	fdListeners = 7
 )
 
@@ -58,10 +60,9 @@ type Config struct {
 	App        string   `json:"app"`
 	PythonPath []string `json:"pythonpath"`
 	Threads    int      `json:"threads"`
-	// Listeners is how many listeners follow fd 7; TLS[i] says whether
-	// listener i serves TLS.
-	Listeners int    `json:"listeners"`
-	TLS       []bool `json:"tls"`
+	// Listeners is how many listeners follow fd 7 (Front says whether
+	// they serve TLS).
+	Listeners int `json:"listeners"`
 	// MaxRequests: ask to be replaced after this many requests (0: never);
 	// the master has added the jitter.
 	MaxRequests     int           `json:"max_requests"`
