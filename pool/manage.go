@@ -194,15 +194,8 @@ func (p *Pool) watchMemory() {
 				continue
 			}
 			p.mu.Lock()
-			fresh := !p.slots[w.slot].retiring && w.state == stateReady
-			if fresh {
-				p.slots[w.slot].retiring = true
-				p.slots[w.slot].spawning++
-			}
+			p.recycleLocked(w, fmt.Sprintf("its RSS %d MiB is over --max-worker-memory %d MiB", r>>20, p.cfg.MaxWorkerMemory>>20))
 			p.mu.Unlock()
-			if fresh {
-				go p.recycle(w, fmt.Sprintf("its RSS %d MiB is over --max-worker-memory %d MiB", r>>20, p.cfg.MaxWorkerMemory>>20))
-			}
 		}
 	}
 }

@@ -399,10 +399,8 @@ func (p *Pool) release(w *worker, served bool) {
 	w.inflight--
 	if served {
 		w.served++
-		if w.limit > 0 && w.served >= uint64(w.limit) && w.state == stateReady && !p.slots[w.slot].retiring && !p.stopping {
-			p.slots[w.slot].retiring = true
-			p.slots[w.slot].spawning++
-			go p.recycle(w, fmt.Sprintf("served %d requests (--max-requests)", w.served))
+		if w.limit > 0 && w.served >= uint64(w.limit) {
+			p.recycleLocked(w, fmt.Sprintf("served %d requests (--max-requests)", w.served))
 		}
 	}
 	if w.state == stateDraining && w.inflight == 0 {
@@ -416,12 +414,10 @@ func (p *Pool) release(w *worker, served bool) {
 	p.handOffLocked()
 }
 
-// retire takes an embedded worker's request to be replaced (it reached
-// --max-requests, or a request overran --timeout and it stopped taking
-// connections): a recycle, once.
-func (p *Pool) retire(w *worker, reason string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// recycleLocked starts a recycle of w (--max-requests, --max-worker-memory,
+// an embedded worker's Retire), unless w no longer serves, its slot is
+// being recycled already or the pool is stopping.
+func (p *Pool) recycleLocked(w *worker, reason string) {
 	s := &p.slots[w.slot]
 	if w.state != stateReady || s.retiring || p.stopping {
 		return
@@ -432,9 +428,8 @@ func (p *Pool) retire(w *worker, reason string) {
 }
 
 // recycle replaces w: a new worker for the same slot starts first; then w
-// stops taking requests, finishes those it holds and exits.
-// The caller has set the slot's retiring flag and counted the spawn in
-// slotInfo.spawning.
+// stops taking requests, finishes those it holds and exits. It is started
+// by recycleLocked.
 func (p *Pool) recycle(w *worker, reason string) {
 	p.cfg.ErrorLog.Printf("recycling worker %d (slot %d): %s", w.pid, w.slot+1, reason)
 	_, err := p.spawn(context.Background(), w.slot) // supersedes w

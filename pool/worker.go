@@ -604,7 +604,9 @@ func (w *worker) readLoop() {
 		case wire.Retire: // an embedded worker asks to be replaced
 			v, _ := pymarshal.Unmarshal(f.Payload)
 			reason, _ := v.(string)
-			w.p.retire(w, reason)
+			w.p.mu.Lock()
+			w.p.recycleLocked(w, reason)
+			w.p.mu.Unlock()
 		case wire.ChildExit:
 			v, _ := pymarshal.Unmarshal(f.Payload)
 			if t, ok := v.(pymarshal.Tuple); ok && len(t) == 2 {
