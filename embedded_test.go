@@ -133,32 +133,7 @@ func TestEmbeddedRecycle(t *testing.T) {
 // stuck thread's Python stack is logged.
 func TestEmbeddedTimeout(t *testing.T) {
 	s := startEmbedded(t, "core", hornbeam.Options{Workers: 1, Threads: 4, Timeout: 2 * time.Second})
-	_, pid1 := get(t, s.URL+"/pid")
-	var wg sync.WaitGroup
-	var slowCode, neighbourCode int
-	var neighbourBody string
-	wg.Add(2)
-	t0 := time.Now()
-	go func() {
-		defer wg.Done()
-		slowCode, _ = get(t, s.URL+"/sleep?s=6")
-	}()
-	go func() {
-		defer wg.Done()
-		time.Sleep(time.Second)
-		neighbourCode, neighbourBody = get(t, s.URL+"/pid?sleep=1.5")
-	}()
-	wg.Wait()
-	if slowCode != 504 {
-		t.Errorf("the request past --timeout: %d, want 504", slowCode)
-	}
-	if d := time.Since(t0); d > 5*time.Second {
-		t.Errorf("took %s", d)
-	}
-	if neighbourCode != 200 || neighbourBody != pid1 {
-		t.Errorf("the neighbour: %d %q, want 200 from worker %s", neighbourCode, neighbourBody, pid1)
-	}
-	waitForReplacement(t, s, pid1)
+	timeoutSparesNeighbour(t, s)
 	log := s.Log.String()
 	contains(t, log, "timed out after 2", "error log")
 	if !regexp.MustCompile(`core\.py", line \d+,? in application`).MatchString(log) {

@@ -169,11 +169,28 @@ func TestSupervisionConverges(t *testing.T) {
 // normally; the worker is then replaced.
 func TestTimeoutSparesNeighbours(t *testing.T) {
 	s := start(t, "core", hornbeam.Options{Workers: 1, Threads: 4, Timeout: 2 * time.Second})
+	timeoutSparesNeighbour(t, s)
+	waitFor(t, 10*time.Second, "the old worker to be dumped and killed", func() bool {
+		return workerProcesses(t) == 2 // the replacement and the zygote
+	})
+	log := s.Log.String()
+	contains(t, log, "finishes its 1 other(s)", "error log")
+	contains(t, log, "in application", "error log (the stuck thread's stack)")
+}
+
+// timeoutSparesNeighbour runs, on s (one worker, several threads, --timeout
+// 2s), a request past the timeout and a neighbour on the same worker that
+// ends 0.5 s after the other's timeout, within its own: the first gets 504
+// at once, the neighbour 200 from the same worker, and new requests then go
+// to a replacement.
+func timeoutSparesNeighbour(t *testing.T, s *testServer) {
+	t.Helper()
 	_, pid1 := get(t, s.URL+"/pid")
 	var wg sync.WaitGroup
 	var slowCode, neighbourCode int
 	var neighbourBody string
 	wg.Add(2)
+	t0 := time.Now()
 	go func() {
 		defer wg.Done()
 		slowCode, _ = get(t, s.URL+"/sleep?s=6")
@@ -181,21 +198,17 @@ func TestTimeoutSparesNeighbours(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		time.Sleep(time.Second)
-		neighbourCode, neighbourBody = get(t, s.URL+"/pid?sleep=1.5") // ends 0.5 s after the other's timeout, within its own
+		neighbourCode, neighbourBody = get(t, s.URL+"/pid?sleep=1.5")
 	}()
 	wg.Wait()
 	if slowCode != 504 {
 		t.Errorf("the request past --timeout: %d, want 504", slowCode)
 	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("took %s: the 504 did not come at the timeout", d)
+	}
 	if neighbourCode != 200 || neighbourBody != pid1 {
 		t.Errorf("the neighbour on the same worker: %d %q, want 200 from worker %s", neighbourCode, neighbourBody, pid1)
 	}
-	// Meanwhile and afterwards, new requests go to the replacement.
 	waitForReplacement(t, s, pid1)
-	waitFor(t, 10*time.Second, "the old worker to be dumped and killed", func() bool {
-		return workerProcesses(t) == 2 // the replacement and the zygote
-	})
-	log := s.Log.String()
-	contains(t, log, "finishes its 1 other(s)", "error log")
-	contains(t, log, "in application", "error log (the stuck thread's stack)")
 }
