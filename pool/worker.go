@@ -3,6 +3,7 @@ package pool
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -592,11 +593,11 @@ func (w *worker) readLoop() {
 				w.p.mu.Lock()
 				w.served, w.active = uint64(served), int(active)
 				w.p.mu.Unlock()
-				obs, _ := t[2].(pymarshal.List)
+				obs, _ := t[2].([]byte)
 				if observe := w.p.cfg.Embedded.Observe; observe != nil {
-					for i := 0; i+1 < len(obs); i += 2 {
-						status, _ := obs[i].(int64)
-						us, _ := obs[i+1].(int64)
+					for ; len(obs) >= 8; obs = obs[8:] {
+						status := binary.LittleEndian.Uint32(obs)
+						us := binary.LittleEndian.Uint32(obs[4:])
 						observe(int(status), time.Duration(us)*time.Microsecond)
 					}
 				}

@@ -22,10 +22,12 @@ package worker
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -140,7 +142,7 @@ type worker struct {
 	stopAccepting sync.Once
 
 	obsMu sync.Mutex
-	obs   []any // (status, microseconds) of each request since the last Load, flat
+	obs   []byte // each request since the last Load: status, microseconds (uint32 LE each)
 }
 
 // maxObservations bounds the requests a Load frame reports one by one
@@ -150,9 +152,10 @@ const maxObservations = 1 << 16
 // observe is wsgiembed's Observe: the request goes to the server's
 // traffic stats with the next Load frame.
 func (w *worker) observe(status int, d time.Duration) {
+	us := uint32(min(d.Microseconds(), math.MaxUint32))
 	w.obsMu.Lock()
-	if len(w.obs) < 2*maxObservations {
-		w.obs = append(w.obs, int64(status), d.Microseconds())
+	if len(w.obs) < 8*maxObservations {
+		w.obs = binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(w.obs, uint32(status)), us)
 	}
 	w.obsMu.Unlock()
 }
@@ -269,7 +272,7 @@ func (w *worker) report(stop <-chan struct{}) {
 		}
 		last = now
 		if obs == nil {
-			obs = []any{}
+			obs = []byte{}
 		}
 		p, _ := pymarshal.Marshal(pymarshal.Tuple{now[0], now[1], obs})
 		if w.conn.WriteFrame(wire.Load, 0, p) != nil {

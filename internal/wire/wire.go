@@ -87,9 +87,9 @@
 //
 //	Ready      worker -> server  as above, once the app is imported and it serves
 //	Load       worker -> server  id=0, payload (requests served int, in flight int,
-//	                             [status, microseconds, ...] of each request since
-//	                             the last Load); sent when it changed, at most
-//	                             every 250 ms
+//	                             bytes: each request since the last Load as its
+//	                             status and microseconds, uint32 little-endian
+//	                             each); sent when it changed, at most every 250 ms
 //	Retire     worker -> server  id=0, payload str reason: replace me (the worker
 //	                             reached --max-requests, or a request overran
 //	                             --timeout); it goes on serving until Shutdown
