@@ -59,6 +59,14 @@ def server_specs(cfg):
             procs="%s hornbeam worker processes with CPython embedded, each serving HTTP "
             "on the shared listener (--worker-mode embedded), + the master" % w,
         ),
+        **({"hornbeam-baseline": dict(
+            cmd=lambda mod, addr: [
+                cfg.baseline, "--python", PY, "--pythonpath", APPS, "-w", w,
+                "-b", addr, mod + ":application",
+            ] + cfg.baseline_args,
+            procs="the hornbeam binary BENCH_BASELINE names (an earlier build, for "
+            "before/after ratios in one run), %s workers" % w,
+        )} if cfg.baseline else {}),
         "gunicorn-sync": dict(
             cmd=lambda mod, addr: [
                 PY, "/usr/bin/gunicorn", "-w", w, "-k", "sync", "-b", addr,
@@ -98,7 +106,7 @@ def server_specs(cfg):
     }
 
 
-SERVER_ORDER = ["hornbeam", "hornbeam-embedded", "gunicorn-sync", "gunicorn-gthread", "uwsgi", "waitress", "gohello"]
+SERVER_ORDER = ["hornbeam", "hornbeam-baseline", "hornbeam-embedded", "gunicorn-sync", "gunicorn-gthread", "uwsgi", "waitress", "gohello"]
 PYTHON_SERVERS = SERVER_ORDER[:-1]
 
 # --------------------------------------------------------------------------
@@ -678,7 +686,7 @@ def targets(summary):
             "%.0f vs %.0f req/s" % (hb, o))
     for w in ("64k", "flask"):
         h = rps(w, "hornbeam")
-        others = {s: rps(w, s) for s in PYTHON_SERVERS if s != "hornbeam" and rps(w, s) is not None}
+        others = {s: rps(w, s) for s in PYTHON_SERVERS if not s.startswith("hornbeam") and rps(w, s) is not None}
         if h is not None and others:
             best = max(others, key=others.get)
             add("%s: hornbeam ahead of every other Python server" % w,
@@ -692,7 +700,8 @@ def targets(summary):
             "%.0f req/s with slow clients vs %.0f without" % (e["rps"], hb or 0))
     h = (summary.get("hello") or {}).get("hornbeam") or {}
     p99 = {s: e.get("p99_ms") for s, e in (summary.get("hello") or {}).items()
-           if s in PYTHON_SERVERS and e.get("p99_ms") is not None}
+           if s in PYTHON_SERVERS and (s == "hornbeam" or not s.startswith("hornbeam"))
+           and e.get("p99_ms") is not None}
     if h.get("p99_ms") is not None and len(p99) > 1:
         best = min(p99, key=p99.get)
         go = ((summary.get("hello") or {}).get("gohello") or {}).get("p99_ms")
@@ -834,11 +843,15 @@ def main():
     cfg.slow_prehold = int(env("BENCH_SLOW_PREHOLD", 1 if cfg.quick else 3))
     cfg.slow_duration = int(env("BENCH_SLOW_DURATION", 2 if cfg.quick else 6))
     cfg.wrk_timeout = 2  # wrk's default
+    cfg.baseline = env("BENCH_BASELINE", "")
+    cfg.baseline_args = env("BENCH_BASELINE_ARGS", "").split()
     only_servers = set(filter(None, env("BENCH_SERVERS", "").split(",")))
     only_wls = set(filter(None, env("BENCH_WORKLOADS", "").split(",")))
 
     specs = server_specs(cfg)
     wls = workloads(cfg)
+    for w in wls:
+        w["servers"] = [s for s in w["servers"] if s in specs]
     if only_wls:
         wls = [w for w in wls if w["id"] in only_wls]
     if only_servers:

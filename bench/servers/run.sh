@@ -8,7 +8,9 @@
 # Knobs (environment): BENCH_ROUNDS, BENCH_WARMUP, BENCH_DURATION (seconds),
 # BENCH_WORKERS (default 2), BENCH_THREADS (gthread/waitress, default 4),
 # BENCH_SLOW_CLIENTS (default 500), BENCH_SERVERS and BENCH_WORKLOADS
-# (comma-separated subsets, for development).
+# (comma-separated subsets, for development), BENCH_BASELINE (an earlier
+# hornbeam binary, run as "hornbeam-baseline" for before/after ratios) and
+# BENCH_BASELINE_ARGS (extra flags for it, e.g. the defaults of today).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,7 +21,7 @@ for a in "$@"; do
 	case "$a" in
 	--quick) quick="--quick" ;;
 	-h | --help)
-		sed -n '2,12p' "$0"
+		sed -n '2,14p' "$0"
 		exit 0
 		;;
 	*)
