@@ -32,8 +32,10 @@ type Stats struct {
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	type row struct {
-		w  *worker
-		st WorkerStats
+		w         *worker
+		st        WorkerStats
+		current   string
+		currentAt time.Time
 	}
 	rows := make([]row, 0, len(p.workers))
 	var st Stats
@@ -48,19 +50,23 @@ func (p *Pool) Stats() Stats {
 			state = "draining"
 		case w.state != stateReady:
 			state = w.state.String()
-		case w.inflight+w.active > 0:
+		case w.inflight+w.active > 0 || w.inCall.Load() > 0:
 			state = "busy"
 		}
 		rows = append(rows, row{w: w, st: WorkerStats{
 			Slot: w.slot + 1, PID: w.pid, State: state, Requests: w.served,
 			Inflight: w.inflight + w.active, Restarts: p.slots[w.slot].restarts,
-		}})
+		}, current: w.current, currentAt: w.currentAt})
 	}
 	p.mu.Unlock()
 	now := time.Now()
 	for _, r := range rows {
 		ws := r.st
-		if label, start := r.w.oldest(); !start.IsZero() {
+		label, start := r.w.oldest()
+		if start.IsZero() { // an embedded worker's, from its Load frames
+			label, start = r.current, r.currentAt
+		}
+		if !start.IsZero() {
 			ws.Current = label
 			ws.CurrentAgeSeconds = now.Sub(start).Seconds()
 		}

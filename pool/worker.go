@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,14 +60,17 @@ type worker struct {
 	startedAt time.Time
 	limit     int // requests before recycling, 0 = no limit
 
-	state      workerState // (p.mu)
-	wasReady   bool        // (p.mu)
-	inflight   int         // (p.mu) requests dispatched and not released
-	served     uint64      // (p.mu)
-	killReason string      // (p.mu)
-	standby    bool        // (p.mu) ready, but not yet its slot's current worker (Reload)
-	stuck      int         // (p.mu) timed-out requests it still runs (Pool.Timeout)
-	active     int         // (p.mu) embedded: requests it serves now (its Load frames)
+	state      workerState  // (p.mu)
+	wasReady   bool         // (p.mu)
+	inflight   int          // (p.mu) requests dispatched and not released
+	served     uint64       // (p.mu)
+	killReason string       // (p.mu)
+	standby    bool         // (p.mu) ready, but not yet its slot's current worker (Reload)
+	stuck      int          // (p.mu) timed-out requests it still runs (Pool.Timeout)
+	active     int          // (p.mu) embedded: requests it serves now (its Load frames)
+	current    string       // (p.mu) embedded: its oldest running request (its Load frames)
+	currentAt  time.Time    // (p.mu) embedded: when that request started
+	inCall     atomic.Int32 // state calls it is making now (embedded: it runs Python, so it is busy)
 
 	mu     sync.Mutex // guards calls, nextID and forks
 	calls  map[uint32]*Call
@@ -535,6 +539,17 @@ func (w *worker) serveState() {
 			w.p.cfg.ErrorLog.Printf("warning: worker %d: %v", w.pid, err)
 		}
 	}
+	if w.p.cfg.Embedded != nil {
+		// The master learns an embedded worker's requests from its Load
+		// frames, which may come after a state call made by a request
+		// that just started: a worker calling is running Python, busy.
+		inner := call
+		call = func(payload []byte) []byte {
+			w.inCall.Add(1)
+			defer w.inCall.Add(-1)
+			return inner(payload)
+		}
+	}
 	if err := w.stateConn.Serve(call); err != nil {
 		w.p.cfg.ErrorLog.Printf("error: worker %d: state socket: %v; killing it", w.pid, err)
 		w.kill()
@@ -587,11 +602,21 @@ func (w *worker) readLoop() {
 			}
 		case wire.Load: // an embedded worker's counts
 			v, _ := pymarshal.Unmarshal(f.Payload)
-			if t, ok := v.(pymarshal.Tuple); ok && len(t) == 3 {
+			if t, ok := v.(pymarshal.Tuple); ok && len(t) >= 3 {
 				served, _ := t[0].(int64)
 				active, _ := t[1].(int64)
+				var label string
+				var start time.Time
+				if len(t) >= 4 { // the oldest running request: (label, microseconds), or None
+					if cur, ok := t[3].(pymarshal.Tuple); ok && len(cur) == 2 {
+						label, _ = cur[0].(string)
+						us, _ := cur[1].(int64)
+						start = time.Now().Add(-time.Duration(us) * time.Microsecond)
+					}
+				}
 				w.p.mu.Lock()
 				w.served, w.active = uint64(served), int(active)
+				w.current, w.currentAt = label, start
 				w.p.mu.Unlock()
 				obs, _ := t[2].([]byte)
 				if observe := w.p.cfg.Embedded.Observe; observe != nil {

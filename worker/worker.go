@@ -143,6 +143,8 @@ type worker struct {
 
 	obsMu sync.Mutex
 	obs   []byte // each request since the last Load: status, microseconds (uint32 LE each)
+
+	act activity // the requests running, and report's nudge
 }
 
 // maxObservations bounds the requests a Load frame reports one by one
@@ -250,31 +252,123 @@ func (w *worker) control(stop chan<- struct{}) {
 	}
 }
 
-// report sends a Load frame when the counts changed, at most every 250 ms,
-// with the requests observed since the last one.
+// activity is what report needs beyond the counters: the requests
+// running now (the oldest is shown in /stats) and a nudge when one starts
+// or ends. Its zero value is ready once init has run (count calls it).
+type activity struct {
+	once    sync.Once
+	kick    chan struct{} // capacity 1: nudges coalesce
+	mu      sync.Mutex
+	running map[*runningRequest]struct{}
+}
+
+type runningRequest struct {
+	method, path string
+	start        time.Time
+}
+
+func (a *activity) init() {
+	a.once.Do(func() {
+		a.kick = make(chan struct{}, 1)
+		a.running = map[*runningRequest]struct{}{}
+	})
+}
+
+func (a *activity) nudge() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (a *activity) begin(r *http.Request) *runningRequest {
+	rr := &runningRequest{method: r.Method, path: r.URL.Path, start: time.Now()}
+	a.mu.Lock()
+	a.running[rr] = struct{}{}
+	a.mu.Unlock()
+	return rr
+}
+
+func (a *activity) end(rr *runningRequest) {
+	a.mu.Lock()
+	delete(a.running, rr)
+	a.mu.Unlock()
+}
+
+// oldest returns the longest-running request (nil: none).
+func (a *activity) oldest() *runningRequest {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var o *runningRequest
+	for rr := range a.running {
+		if o == nil || rr.start.Before(o.start) {
+			o = rr
+		}
+	}
+	return o
+}
+
+// Load frames follow the requests: a request that starts or ends is
+// reported at once (the master's /stats and /metrics see a finished request
+// before its client can ask them), at most loadBurst frames in a row, then
+// one per loadGap (under load a frame carries many requests); the ticker
+// catches the rest.
+const (
+	loadGap   = 2 * time.Millisecond
+	loadBurst = 16
+)
+
+// report sends a Load frame when something changed: the counts, the
+// requests observed since the last frame and the oldest running request
+// (its method and path, and how long it has run in microseconds, or None).
 func (w *worker) report(stop <-chan struct{}) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	var last [2]int64
+	var (
+		last     [2]int64
+		lastOld  *runningRequest
+		tat      time.Time // rate limit (GCRA): the theoretical arrival time of the next frame
+		throttle = time.NewTimer(time.Hour)
+	)
+	throttle.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+		case <-w.act.kick:
+			now := time.Now()
+			if tat.Before(now) {
+				tat = now
+			}
+			if wait := tat.Sub(now) - loadBurst*loadGap; wait > 0 {
+				throttle.Reset(wait)
+				select {
+				case <-stop:
+					return
+				case <-throttle.C:
+				}
+			}
+			tat = tat.Add(loadGap)
 		}
 		now := [2]int64{w.served.Load(), w.active.Load()}
+		old := w.act.oldest()
 		w.obsMu.Lock()
 		obs := w.obs
 		w.obs = nil
 		w.obsMu.Unlock()
-		if now == last && len(obs) == 0 {
+		if now == last && len(obs) == 0 && old == lastOld {
 			continue
 		}
-		last = now
+		last, lastOld = now, old
 		if obs == nil {
 			obs = []byte{}
 		}
-		p, _ := pymarshal.Marshal(pymarshal.Tuple{now[0], now[1], obs})
+		var current any // None: no request running
+		if old != nil {
+			current = pymarshal.Tuple{old.method + " " + old.path, time.Since(old.start).Microseconds()}
+		}
+		p, _ := pymarshal.Marshal(pymarshal.Tuple{now[0], now[1], obs, current})
 		if w.conn.WriteFrame(wire.Load, 0, p) != nil {
 			return
 		}
@@ -285,14 +379,20 @@ func (w *worker) report(stop <-chan struct{}) {
 // app sees a request context that a half-closed client does not end
 // (httpguard.Detach), as in the process mode.
 func (w *worker) count(next http.Handler) http.Handler {
+	w.act.init()
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		ctx, cancel := httpguard.Detach(r)
 		defer cancel()
 		r = r.WithContext(ctx)
+		rr := w.act.begin(r)
 		w.active.Add(1)
+		w.act.nudge()
 		defer func() {
+			w.act.end(rr)
 			w.active.Add(-1)
-			if n := w.served.Add(1); w.cfg.MaxRequests > 0 && n == int64(w.cfg.MaxRequests) {
+			n := w.served.Add(1)
+			w.act.nudge() // after the counts and wsgiembed's Observe
+			if w.cfg.MaxRequests > 0 && n == int64(w.cfg.MaxRequests) {
 				w.askRetire(fmt.Sprintf("served %d requests (--max-requests)", n))
 			}
 		}()
