@@ -123,6 +123,7 @@ type config struct {
 	reloadExtra []string
 	refused     []string // gunicorn options given that hornbeam refuses: one line each
 	ignored     []string // gunicorn options given that have no effect here: one warning each
+	gconf       *gunConf // the gunicorn.conf.py read, if any (gunconf.go)
 }
 
 func flags(c *config) *pflag.FlagSet {
@@ -131,12 +132,17 @@ func flags(c *config) *pflag.FlagSet {
 	o := &c.opts
 	*o = hornbeam.Options{Workers: 4, Threads: 1, Timeout: 30 * time.Second, Keepalive: 2 * time.Second,
 		GracefulTimeout: 30 * time.Second, MaxRequests: 0, Python: "python3", ReadHeaderTimeout: 10 * time.Second, BodyTimeout: 30 * time.Second,
-		MaxBodySize: 1 << 30, LimitRequestLine: 4094, LimitRequestFields: 100, LimitRequestFieldSize: 8190}
+		MaxBodySize: 1 << 30, LimitRequestLine: 4094, LimitRequestFields: 100, LimitRequestFieldSize: 8190,
+		WSPingInterval: 20 * time.Second, WSPingTimeout: 20 * time.Second, WSMaxMessageSize: 16 << 20}
 	fs.StringSliceVarP(&o.Bind, "bind", "b", []string{"127.0.0.1:8000"}, "address to listen on, HOST:PORT or unix:/path (repeatable)")
 	fs.IntVarP(&o.Workers, "workers", "w", o.Workers, "Python worker processes")
-	fs.StringVarP(&c.workerClass, "worker-class", "k", "wsgi", "application interface: wsgi; gunicorn's sync and gthread are names for it (gthread: with --threads)")
+	fs.StringVarP(&c.workerClass, "worker-class", "k", "", "application interface: wsgi (gunicorn's sync and gthread are names for it) or asgi; default: asgi for an async app in the embedded mode, else wsgi")
 	fs.IntVar(&o.Threads, "threads", o.Threads, "concurrent requests per worker")
-	fs.StringVar(&o.WorkerMode, "worker-mode", hornbeam.ModeProcess, "process: Python workers fed by this process; embedded: workers that serve HTTP with CPython in process (needs a shared libpython)")
+	fs.StringVar(&o.WorkerMode, "worker-mode", "", "process: Python workers fed by this process; embedded: workers that serve HTTP with CPython in process (needs a shared libpython); default: process, embedded for -k asgi")
+	fs.StringVar(&o.Lifespan, "lifespan", "auto", "ASGI lifespan: auto (run it if the app supports it), on (a startup failure stops the server), off")
+	fs.Var(duration{&o.WSPingInterval}, "ws-ping-interval", "ping each WebSocket this often (0: never)")
+	fs.Var(duration{&o.WSPingTimeout}, "ws-ping-timeout", "close a WebSocket whose pong takes longer than this")
+	fs.Var(size{&o.WSMaxMessageSize}, "ws-max-message-size", "largest WebSocket message taken, bytes or with K/M/G (close 1009 beyond)")
 	fs.VarP(duration{&o.Timeout}, "timeout", "t", "per-request timeout: past it the client gets 504 and the worker is replaced (0: none)")
 	fs.IntVar(&o.MaxRequests, "max-requests", o.MaxRequests, "recycle a worker after this many requests (default 0: never; for an app that leaks, e.g. 1000)")
 	fs.IntVar(&o.MaxRequestsJitter, "max-requests-jitter", 0, "add a random 0..N to --max-requests per worker")
@@ -217,7 +223,8 @@ func (c *config) validate(args []string) (opts hornbeam.Options, app string, che
 	if len(c.refused) > 0 {
 		return opts, "", false, 0, usagef("%s", strings.Join(c.refused, "\nhornbeam: "))
 	}
-	if err := workerClass(c.workerClass); err != nil {
+	iface, err := workerClass(c.workerClass)
+	if err != nil {
 		return opts, "", false, 0, err
 	}
 	check = len(args) == 2 && args[0] == "check"
@@ -241,6 +248,10 @@ func (c *config) validate(args []string) (opts hornbeam.Options, app string, che
 		return opts, "", false, 0, usagef("--log-level: %v", err)
 	}
 	opts = c.opts
+	opts.Interface = iface
+	if opts.WSPingInterval == 0 {
+		opts.WSPingInterval = -1 // the flag's 0 is never; the option's 0 is the default
+	}
 	opts.Bind = append([]string(nil), c.opts.Bind...)
 	if opts.Workers < 1 || opts.Threads < 1 {
 		return opts, "", false, 0, usagef("--workers and --threads must be at least 1 (got %d and %d)", opts.Workers, opts.Threads)
@@ -363,11 +374,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
 		return 2
 	}
-	if c.configFile != "" {
-		if err := applyFile(fs, c.configFile, src); err != nil {
-			fmt.Fprintf(stderr, "hornbeam: %v\n", err)
-			return 2
-		}
+	if fileApp, err := c.applyConfig(fs, src); err != nil {
+		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
+		return 2
+	} else if len(positional) == 0 && fileApp != "" {
+		positional = []string{fileApp} // gunicorn.conf.py's wsgi_app
 	}
 	if err := applyPaaSEnv(fs, src); err != nil {
 		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
@@ -386,11 +397,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hornbeam: %v\n", err)
 		return 2
 	}
+	if c.gconf != nil {
+		c.ignored = append(c.ignored, c.gconf.hookWarnings(opts.WorkerMode)...)
+	}
 	for _, line := range c.ignored {
 		fmt.Fprintf(stderr, "hornbeam: %s\n", line)
 	}
 	if c.printConfig {
 		printConfig(stdout, fs, src)
+		c.gconf.printHooks(stdout)
 		return 0
 	}
 
@@ -470,6 +485,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer pid.remove()
+	hooks := c.prepareHooks(opts, logf)
+	if err := hooks.run("on_starting"); err != nil {
+		fail(err, python)
+		return 1
+	}
+	defer hooks.run("on_exit")
 	srv, err := hornbeam.Start(ctl.stopCtx, app, opts)
 	if err != nil && ctl.stopCtx.Err() != nil {
 		logf(errlog.Info, "stopped by %s before the workers were ready", ctl.stopSignal())
@@ -484,12 +505,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	for _, a := range srv.Addrs() {
-		logf(errlog.Info, "hornbeam %s listening on %s (%d workers, %s mode, app %s, pid %d, %s)", hornbeam.Version, addrURL(a, opts.CertFile != ""), opts.Workers, workerMode(opts.WorkerMode), app, os.Getpid(), python())
+		logf(errlog.Info, "hornbeam %s listening on %s (%d workers, %s mode, app %s, pid %d, %s)", hornbeam.Version, addrURL(a, opts.CertFile != ""), opts.Workers, workerMode(opts), app, os.Getpid(), python())
 	}
 	if a := srv.StatsAddr(); a != nil {
 		logf(errlog.Info, "stats on http://%s/stats and /metrics", a)
 	}
 	ctl.serving(srv)
+	if err := hooks.run("when_ready"); err != nil {
+		logf(errlog.Error, "%v", err)
+	}
 	if len(c.reloadExtra) > 0 {
 		if opts.ReloadOnChange {
 			go watchExtraFiles(ctl.stopCtx, srv, c.reloadExtra, logf)
@@ -521,9 +545,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // workerMode names the worker mode for the banner.
-func workerMode(m string) string {
-	if m == "" {
-		return hornbeam.ModeProcess
+func workerMode(o hornbeam.Options) string {
+	switch {
+	case o.WorkerMode != "":
+		return o.WorkerMode
+	case o.Interface == "asgi":
+		return hornbeam.ModeEmbedded + " (ASGI)"
 	}
-	return m
+	return hornbeam.ModeProcess
 }

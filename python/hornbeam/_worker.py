@@ -108,6 +108,7 @@ class Worker:
         self.calls = None  # the state socket (wire.CallConn)
         self.spec = None  # "module:callable"
         self.stopping = False
+        self.hooks = None  # gunicorn.conf.py's hooks (_gunicorn_conf.Hooks), if any
         self.base = {
             "wsgi.version": (1, 0),
             "wsgi.errors": sys.stderr,
@@ -230,7 +231,11 @@ class Worker:
 
         environ["wsgi.early_hints"] = early_hints
         result = None
+        hooks = self.hooks
+        req = None
         try:
+            if hooks is not None:
+                req = hooks.pre_request(environ)
             result = self.app(environ, start_response)
             if type(result) is FileWrapper and self._send_file(rid, result, resp, out):
                 pass
@@ -265,6 +270,8 @@ class Worker:
                 sys.stderr.write("Error closing the response iterable:\n" + traceback.format_exc())
             if fd is not None:
                 inp.close()
+            if hooks is not None:
+                hooks.post_request(req, environ, resp[0], resp[1])
 
     def _send_file(self, rid, wrapper, resp, out):
         """Hand a wsgi.file_wrapper file to the server; False if it has no fd."""
@@ -409,13 +416,33 @@ def _boot(import_app=True):
 
 
 def _load(spec):
-    """Import the app, or exit with status 3 and the traceback."""
+    """Import the app, or exit with status 3 and the traceback (or the
+    line saying how to run an ASGI app)."""
     try:
-        return _import_app(spec)
+        app = _import_app(spec)
     except BaseException:
         traceback.print_exc()  # the server adds a hint, once, for a ModuleNotFoundError
         sys.stderr.flush()
         os._exit(EXIT_IMPORT_FAILED)
+    if _is_async(app):
+        sys.stderr.write(
+            "%s is an ASGI application, and the process worker mode serves WSGI only: run it with -k asgi "
+            "(the embedded worker mode; it needs the interpreter's shared libpython, on Debian: apt-get install libpython3.11)\n" % spec
+        )
+        sys.stderr.flush()
+        os._exit(EXIT_IMPORT_FAILED)
+    return app
+
+
+def _is_async(app):
+    """Whether app is an async callable (an ASGI app), without importing
+    inspect: its code, or its class's __call__'s, is a coroutine's."""
+    call = app.__call__ if isinstance(app, type) else getattr(type(app), "__call__", None)
+    for f in (app, call):
+        code = getattr(getattr(f, "__func__", f), "__code__", None)
+        if code is not None and code.co_flags & 0x80:  # CO_COROUTINE
+            return True
+    return False
 
 
 def _pin(cpu):
@@ -438,6 +465,11 @@ def zygote(preload):
     exit status in a ChildExit frame."""
     proto = _boot(import_app=preload)
     conn = proto.conn
+    hooks = None
+    if os.environ.get("HORNBEAM_GUNICORN_CONF"):  # gunicorn.conf.py's hooks
+        from . import _gunicorn_conf
+
+        hooks = _gunicorn_conf.worker_hooks()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
@@ -455,6 +487,8 @@ def zygote(preload):
                 if pid == 0:
                     break
                 conn.send(wire.frame(wire.CHILD_EXIT, 0, marshal.dumps((pid, status), 2)))
+                if hooks is not None:
+                    hooks.child_exit(pid, status)
         if conn.sock not in readable:
             continue
         f = conn.read_frame()
@@ -463,6 +497,8 @@ def zygote(preload):
         if f[0] != wire.FORK:
             continue
         sock_fd, state_fd, out_fd = f[3]
+        if hooks is not None:
+            hooks.pre_fork()
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -486,18 +522,31 @@ def zygote(preload):
                 worker = Worker(wire.Conn(socket.socket(fileno=3)), proto.app, proto.threads)
                 worker.calls = wire.CallConn(4)
                 _state.use_server(worker.calls.call)
+                if hooks is not None:
+                    hooks.post_fork()
+                if os.environ.get("HORNBEAM_WORKER_USER"):  # -u/--user, -g/--group
+                    from . import _gunicorn_conf
+
+                    _gunicorn_conf.drop_privileges()
                 if worker.app is None:
                     worker.app = _load(proto.spec)
+                if hooks is not None:
+                    hooks.post_worker_init(worker.app)
+                    worker.hooks = hooks
                 _ready(worker.conn)
                 worker.serve()
                 code = 0
             except BaseException:
                 traceback.print_exc()
             finally:
+                if hooks is not None:
+                    hooks.worker_exit()
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
         os.close(sock_fd)
         os.close(state_fd)
         os.close(out_fd)
+        if hooks is not None:
+            hooks.forked(pid)
         conn.send(wire.frame(wire.FORKED, f[1], marshal.dumps(pid, 2)))

@@ -1,0 +1,412 @@
+package main
+
+// gunicorn.conf.py: read with the configured Python (-c FILE.py, or
+// ./gunicorn.conf.py when no -c is given), its settings mapped onto
+// hornbeam's (the command line winning), one warning or a refusal for
+// what hornbeam lacks, and its server hooks called where gunicorn calls
+// them (checked by hooks that write to a file).
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runIn runs hornbeam --python /usr/bin/python3 ARGS in dir (for
+// --print-config and refusals: nothing is served) and returns its output
+// and exit status.
+func runIn(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, hornbeamBin, append([]string{"--python", python}, args...)...)
+	cmd.Dir = dir
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "HORNBEAM_") || gunicornEnv(kv) {
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
+	cmd.Env = append(append(cmd.Env, "TMPDIR="+t.TempDir()), env...)
+	var o, e syncBuffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("hornbeam %s: still running after 30s", strings.Join(args, " "))
+	}
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A gunicorn.conf.py as people write them: its settings become hornbeam's
+// (--print-config shows each from the file), the command line wins, what
+// hornbeam lacks gets one warning each, gunicorn's defaults for what it
+// refuses pass silently.
+func TestGunicornConfPrintConfig(t *testing.T) {
+	needPython(t)
+	dir := t.TempDir()
+	conf := `import multiprocessing
+import os
+
+bind = ["127.0.0.1:9001", "unix:/tmp/hb-gconf.sock"]
+workers = 3
+threads = 2
+worker_class = "gthread"
+timeout = 45
+graceful_timeout = 12
+keepalive = 5
+max_requests = 1000
+max_requests_jitter = 50
+accesslog = "-"
+errorlog = "-"
+loglevel = "warning"
+access_log_format = '%(h)s "%(r)s" %(s)s'
+chdir = "."
+pythonpath = "lib,vendor"
+raw_env = ["A=1", "B=two words"]
+preload_app = True
+reload = False
+forwarded_allow_ips = "10.0.0.1,10.0.0.2"
+proxy_protocol = True
+limit_request_line = 8000
+limit_request_fields = 50
+limit_request_field_size = 4000
+pidfile = "/tmp/hb-gconf.pid"
+proc_name = "gconf-app"
+umask = 0o007
+# gunicorn's example configuration: defaults hornbeam has no switch for
+backlog = 2048
+worker_connections = 1000
+daemon = False
+spew = False
+user = None
+group = None
+tmp_upload_dir = None
+# what hornbeam lacks
+capture_output = True
+tmp_upload_dir = "/var/tmp"
+wrokers = 5
+cpus = multiprocessing.cpu_count()
+
+def helper():
+    return 1
+`
+	writeFile(t, filepath.Join(dir, "gunicorn.conf.py"), conf)
+	want := []string{
+		`bind = ["127.0.0.1:9001", "unix:/tmp/hb-gconf.sock"]  # file gunicorn.conf.py`,
+		`workers = 3  # file gunicorn.conf.py`, `threads = 2  # file gunicorn.conf.py`,
+		`worker_class = "gthread"  # file gunicorn.conf.py`, `timeout = "45s"  # file gunicorn.conf.py`,
+		`graceful_timeout = "12s"  # file gunicorn.conf.py`, `keepalive = "5s"  # file gunicorn.conf.py`,
+		`max_requests = 1000  # file gunicorn.conf.py`, `max_requests_jitter = 50  # file gunicorn.conf.py`,
+		`access_log = "-"  # file gunicorn.conf.py`, `error_log = ""  # file gunicorn.conf.py`,
+		`log_level = "warning"  # file gunicorn.conf.py`, `access_logformat = "%(h)s \"%(r)s\" %(s)s"  # file gunicorn.conf.py`,
+		`chdir = "."  # file gunicorn.conf.py`, `pythonpath = ["lib", "vendor"]  # file gunicorn.conf.py`,
+		`env = ["A=1", "B=two words"]  # file gunicorn.conf.py`, `preload = true  # file gunicorn.conf.py`,
+		`reload = false  # file gunicorn.conf.py`, `forwarded_allow_ips = ["10.0.0.1", "10.0.0.2"]  # file gunicorn.conf.py`,
+		`proxy_protocol = true  # file gunicorn.conf.py`, `limit_request_line = 8000  # file gunicorn.conf.py`,
+		`limit_request_fields = 50  # file gunicorn.conf.py`, `limit_request_field_size = 4000  # file gunicorn.conf.py`,
+		`pid = "/tmp/hb-gconf.pid"  # file gunicorn.conf.py`, `name = "gconf-app"  # file gunicorn.conf.py`,
+		`umask = "7"  # file gunicorn.conf.py`,
+	}
+	check := func(t *testing.T, stdout string, want []string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(stdout, "\n"+w+"\n") {
+				t.Errorf("--print-config lacks the line %s", w)
+			}
+		}
+	}
+	t.Run("./gunicorn.conf.py when no -c", func(t *testing.T) {
+		stdout, stderr, code := runIn(t, dir, nil, "--print-config")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		check(t, stdout, want)
+		wantWarn := []string{
+			"hornbeam: warning: gunicorn.conf.py: capture_output = True has no effect: what the workers print always goes to the error log",
+			"hornbeam: warning: gunicorn.conf.py: cpus is not a gunicorn setting hornbeam knows; ignored",
+			"hornbeam: warning: gunicorn.conf.py: tmp_upload_dir = \"/var/tmp\" has no effect: request bodies above 64 KiB are spooled to TMPDIR",
+			"hornbeam: warning: gunicorn.conf.py: wrokers is not a gunicorn setting hornbeam knows; ignored",
+		}
+		got := lines(stderr)
+		sort.Strings(got)
+		if len(got) != len(wantWarn) {
+			t.Errorf("want %d warning lines, got:\n%s", len(wantWarn), stderr)
+		}
+		for i := range min(len(got), len(wantWarn)) {
+			if !strings.HasPrefix(got[i], wantWarn[i]) {
+				t.Errorf("warning %d: %q, want it to start %q", i, got[i], wantWarn[i])
+			}
+		}
+	})
+	t.Run("-c FILE.py from elsewhere; the command line, GUNICORN_CMD_ARGS and HORNBEAM_* win", func(t *testing.T) {
+		other := t.TempDir()
+		stdout, stderr, code := runIn(t, other, []string{"GUNICORN_CMD_ARGS=--threads 4", "HORNBEAM_TIMEOUT=7"},
+			"-c", filepath.Join(dir, "gunicorn.conf.py"), "-w", "2", "--access-logfile", "/tmp/x.log", "--print-config")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		check(t, stdout, []string{`workers = 2  # command line`, `access_log = "/tmp/x.log"  # command line`,
+			`threads = 4  # env GUNICORN_CMD_ARGS`, `timeout = "7s"  # env HORNBEAM_TIMEOUT`, `keepalive = "5s"  # file ` + filepath.Join(dir, "gunicorn.conf.py")})
+	})
+	t.Run("-c python:MODULE", func(t *testing.T) {
+		writeFile(t, filepath.Join(dir, "myconf.py"), "workers = 6\n")
+		stdout, stderr, code := runIn(t, dir, nil, "-c", "python:myconf", "--print-config")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		check(t, stdout, []string{`workers = 6  # file python:myconf`})
+	})
+	t.Run("a TOML --config still works; gunicorn.conf.py is then not read", func(t *testing.T) {
+		writeFile(t, filepath.Join(dir, "hb.toml"), "workers = 9\n")
+		stdout, stderr, code := runIn(t, dir, nil, "-c", "hb.toml", "--print-config")
+		if code != 0 || strings.Contains(stderr, "gunicorn.conf.py") {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		check(t, stdout, []string{`workers = 9  # file hb.toml`, `threads = 1  # default`})
+	})
+	t.Run("--chdir DIR reads DIR/gunicorn.conf.py, as gunicorn does", func(t *testing.T) {
+		stdout, stderr, code := runIn(t, t.TempDir(), nil, "--chdir", dir, "--print-config")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		check(t, stdout, []string{`workers = 3  # file ` + filepath.Join(dir, "gunicorn.conf.py")})
+	})
+}
+
+// What a gunicorn.conf.py sets that hornbeam refuses, or cannot read,
+// stops it before anything starts: exit 2, the reason on stderr.
+func TestGunicornConfRefusals(t *testing.T) {
+	needPython(t)
+	for _, c := range []struct {
+		conf string
+		want []string
+	}{
+		{"daemon = True\n", []string{"gunicorn.conf.py: daemon = True is not supported", "systemd"}},
+		{"worker_tmp_dir = '/dev/shm'\n", []string{`worker_tmp_dir = "/dev/shm" is not supported`, "--timeout"}},
+		{"backlog = 64\n", []string{"backlog = 64 is not supported", "somaxconn"}},
+		{"statsd_host = 'localhost:8125'\n", []string{"statsd_host", "/metrics"}},
+		{"logconfig_dict = {'version': 1}\n", []string{"logconfig_dict", "not Python logging"}},
+		{"worker_class = 'gevent'\n", []string{"-k gevent", "gthread"}},
+		{"workers = 'many'\n", []string{`workers = "many"`, "invalid"}},
+		{"timeout = [1, 2]\n", []string{"timeout = [1, 2]", "single value"}},
+		{"import ssl\nssl_version = object()\n", []string{"ssl_version", "object object"}},
+		{"def ssl_context(conf, factory):\n    return factory()\n", []string{"ssl_context is not supported", "certfile"}},
+		{"workers = (\n", []string{"failed when /usr/bin/python3 ran it", "SyntaxError"}},
+		{"import no_such_module_here\n", []string{"ModuleNotFoundError", "no_such_module_here"}},
+		{"wsgi_app = 42\n", []string{"wsgi_app = 42", "myapp:app"}},
+	} {
+		t.Run(strings.TrimSpace(c.conf), func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "gunicorn.conf.py"), c.conf)
+			stdout, stderr, code := runIn(t, dir, nil, "ok_app")
+			if code != 2 || stdout != "" {
+				t.Errorf("exit %d, stdout %q; want 2 and nothing", code, stdout)
+			}
+			if !strings.HasPrefix(stderr, "hornbeam: ") {
+				t.Errorf("stderr does not start with \"hornbeam: \":\n%s", stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+	// A Python that does not exist: the line says to pass --python.
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "g.py"), "workers = 2\n")
+	_, stderr, code := runIn(t, dir, nil, "--python", "/nonexistent/python3", "-c", "g.py", "ok_app")
+	if code != 2 || !strings.Contains(stderr, "pass --python") {
+		t.Errorf("a missing interpreter: exit %d, %q", code, stderr)
+	}
+}
+
+// readLines reads a file of lines, "" lines dropped.
+func readLines(path string) []string {
+	b, _ := os.ReadFile(path)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func countPrefix(ls []string, prefix string) int {
+	n := 0
+	for _, l := range ls {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// A gunicorn.conf.py with hooks and logging settings, served: the settings
+// took effect (bind, workers, raw_env, accesslog, the app from wsgi_app)
+// and every hook hornbeam claims was called, with the arguments real hooks
+// use, in the process it says (hooks write lines to a file).
+func TestGunicornConfHooks(t *testing.T) {
+	needFlask(t)
+	td := testdata(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	events := filepath.Join(dir, "events")
+	conf := fmt.Sprintf(`import os
+bind = "127.0.0.1:%d"
+workers = 2
+wsgi_app = "factory_app:create_app('from the conf')"
+pythonpath = %q
+raw_env = ["FROM_CONF=yes"]
+accesslog = %q
+loglevel = "info"
+EVENTS = %q
+
+def _log(*parts):
+    with open(EVENTS, "a") as f:
+        f.write(" ".join(str(p) for p in parts) + "\n")
+
+def on_starting(server):
+    _log("on_starting", server.pid, server.num_workers, server.cfg.workers, os.getpid())
+    server.log.info("on_starting says hello")
+
+def when_ready(server):
+    _log("when_ready", server.pid, server.cfg.bind[0])
+
+def pre_fork(server, worker):
+    _log("pre_fork", server.pid, worker.age)
+
+def post_fork(server, worker):
+    _log("post_fork", worker.pid, worker.age, server.pid, worker.cfg.workers)
+
+def post_worker_init(worker):
+    _log("post_worker_init", worker.pid, worker.wsgi is not None, os.environ.get("FROM_CONF"))
+
+def pre_request(worker, req):
+    req.started = 1
+    _log("pre_request", worker.pid, req.method, req.path, req.query, req.version)
+
+def post_request(worker, req, environ, resp):
+    _log("post_request", worker.pid, req.method, req.path, req.started, resp.status_code, environ["PATH_INFO"])
+
+def worker_exit(server, worker):
+    _log("worker_exit", worker.pid, server.pid)
+
+def child_exit(server, worker):
+    _log("child_exit", worker.pid)
+
+def on_exit(server):
+    _log("on_exit", server.pid)
+
+def nworkers_changed(server, new_value, old_value):
+    pass
+`, port, td, filepath.Join(dir, "access.log"), events)
+	writeFile(t, filepath.Join(dir, "gunicorn.conf.py"), conf)
+	p := startHB(t, nil, "-c", filepath.Join(dir, "gunicorn.conf.py"))
+	p.waitReady(p.stderr.String)
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if b := body(url + "/"); b != "from the conf" {
+		t.Errorf("GET /: %q, want the app wsgi_app names", b)
+	}
+	if b := body(url + "/env/FROM_CONF"); b != "yes" {
+		t.Errorf("FROM_CONF in the worker: %q, want raw_env's yes", b)
+	}
+	if n := len(workers(p.cmd.Process.Pid)); n != 2 {
+		t.Errorf("%d workers, want the file's 2", n)
+	}
+	if !until(5*time.Second, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+		return strings.Contains(string(b), "GET /env/FROM_CONF")
+	}) {
+		t.Errorf("the file's accesslog has no line for the request")
+	}
+	if !strings.Contains(p.stderr.String(), "hook nworkers_changed is not called") {
+		t.Errorf("no warning for the nworkers_changed hook:\n%s", p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "[on_starting] on_starting says hello") {
+		t.Errorf("server.log.info in on_starting did not reach the error log:\n%s", p.stderr)
+	}
+	if !until(5*time.Second, func() bool { return countPrefix(readLines(events), "when_ready") == 1 }) {
+		t.Errorf("when_ready not called")
+	}
+	wpids := workers(p.cmd.Process.Pid)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+	ev := readLines(events)
+	t.Logf("events:\n%s", strings.Join(ev, "\n"))
+	hb := strconv.Itoa(p.cmd.Process.Pid)
+	first := func(prefix string) []string {
+		for _, l := range ev {
+			if strings.HasPrefix(l, prefix+" ") {
+				return strings.Fields(l)
+			}
+		}
+		t.Errorf("no %s call", prefix)
+		return make([]string, 8)
+	}
+	if f := first("on_starting"); f[1] != hb || f[2] != "2" || f[3] != "2" || f[4] == hb {
+		t.Errorf("on_starting(server): %q; want the server's pid %s, 2 workers, in a process of its own", f, hb)
+	}
+	if f := first("when_ready"); f[1] != hb || f[2] != fmt.Sprintf("127.0.0.1:%d", port) {
+		t.Errorf("when_ready(server): %q", f)
+	}
+	if f := first("on_exit"); f[1] != hb || ev[len(ev)-1] != strings.Join(f, " ") {
+		t.Errorf("on_exit(server): %q, want it last with pid %s", f, hb)
+	}
+	if n := countPrefix(ev, "pre_fork"); n != 2 {
+		t.Errorf("pre_fork called %d times, want 2", n)
+	}
+	ages := map[string]bool{}
+	for _, l := range ev {
+		if f := strings.Fields(l); f[0] == "post_fork" {
+			ages[f[2]] = true
+			if f[3] != hb || f[4] != "2" {
+				t.Errorf("post_fork: %q, want server.pid %s and cfg.workers 2", l, hb)
+			}
+		}
+	}
+	if !ages["1"] || !ages["2"] {
+		t.Errorf("post_fork worker.age: %v, want 1 and 2", ages)
+	}
+	for _, w := range wpids {
+		ws := strconv.Itoa(w)
+		for _, h := range []string{"post_fork " + ws, "post_worker_init " + ws + " True yes", "worker_exit " + ws + " " + hb, "child_exit " + ws} {
+			if countPrefix(ev, h) != 1 {
+				t.Errorf("want one %q line", h)
+			}
+		}
+	}
+	if n := countPrefix(ev, "pre_request"); n != 2 {
+		t.Errorf("pre_request called %d times, want 2", n)
+	}
+	if !strings.Contains(strings.Join(ev, "\n"), " GET /env/FROM_CONF  (1, 1)") {
+		t.Errorf("pre_request: no line with req.method, req.path, req.query and req.version")
+	}
+	if !strings.Contains(strings.Join(ev, "\n"), " GET /env/FROM_CONF 1 200 /env/FROM_CONF") {
+		t.Errorf("post_request: no line with the req pre_request saw, resp.status_code and the environ")
+	}
+}
