@@ -87,6 +87,8 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 				Listeners: len(files), MaxRequests: limit, Timeout: timeout, CPU: cpu,
 				MaxBodySize: max(o.MaxBodySize, 0), SpoolThreshold: o.SpoolThreshold, BodyTimeout: max(o.BodyTimeout, 0),
 				GracefulTimeout: o.GracefulTimeout, StateVersions: s.versions != nil, Front: front,
+				Interface: o.Interface, Lifespan: o.Lifespan, WSPingInterval: o.WSPingInterval,
+				WSPingTimeout: o.WSPingTimeout, WSMaxMessage: o.WSMaxMessageSize,
 			})
 			return []string{worker.EnvConfig + "=" + string(cfg)}
 		},

@@ -13,4 +13,7 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require golang.org/x/text v0.43.0 // indirect
+require (
+	github.com/coder/websocket v1.8.15 // indirect
+	golang.org/x/text v0.43.0 // indirect
+)

@@ -72,7 +72,12 @@ type Options struct {
 	AccessLogFormat       string        // gunicorn atoms; "" = accesslog.DefaultFormat
 	AccessLogJSON         bool          // JSON lines instead of the format
 	ForwardedAllowIPs     []string      // proxies trusted for Forwarded/X-Forwarded-*; nil = 127.0.0.1, ::1
-	WorkerMode            string        // ModeProcess (default) or ModeEmbedded
+	WorkerMode            string        // ModeProcess (default; ModeEmbedded for Interface "asgi") or ModeEmbedded
+	Interface             string        // "wsgi", "asgi", or "" (auto: the embedded mode recognises an ASGI app)
+	Lifespan              string        // ASGI lifespan: "auto" (default), "on" or "off"
+	WSPingInterval        time.Duration // ping idle WebSockets this often; default 20s; negative = never
+	WSPingTimeout         time.Duration // close a WebSocket whose pong takes longer; default 20s
+	WSMaxMessageSize      int64         // largest WebSocket message taken (1009 beyond); default 16 MiB
 	ForwardedHost         bool          // take the host from a trusted proxy's Forwarded host= / X-Forwarded-Host; off: keep the Host header
 	ProxyProtocol         bool          // accept PROXY protocol v1/v2 from trusted proxies
 	Static                []string      // "URL_PREFIX=DIR" mappings served by Go
@@ -111,6 +116,9 @@ func (o *Options) defaults() {
 	setDefault(&o.LimitRequestFields, 100)
 	setDefault(&o.LimitRequestFieldSize, 8190)
 	setDefault(&o.Python, "python3")
+	if o.WorkerMode == "" && o.Interface == "asgi" {
+		o.WorkerMode = ModeEmbedded // ASGI runs only there
+	}
 	if len(o.PythonPath) == 0 {
 		o.PythonPath = []string{"."}
 	}
@@ -326,6 +334,22 @@ func (o Options) Validate() error {
 	}
 	if o.WorkerMode != "" && o.WorkerMode != ModeProcess && o.WorkerMode != ModeEmbedded {
 		return bad("--worker-mode", "%q: want %s or %s", o.WorkerMode, ModeProcess, ModeEmbedded)
+	}
+	switch o.Interface {
+	case "", "wsgi", "asgi":
+	default:
+		return bad("--worker-class", "%q: want wsgi or asgi", o.Interface)
+	}
+	if o.Interface == "asgi" && o.WorkerMode == ModeProcess {
+		return bad("--worker-class", "asgi runs only in the embedded worker mode: drop --worker-mode process (or use --worker-mode embedded)")
+	}
+	switch o.Lifespan {
+	case "", "auto", "on", "off":
+	default:
+		return bad("--lifespan", "%q: want auto, on or off", o.Lifespan)
+	}
+	if o.WSMaxMessageSize < 0 {
+		return bad("--ws-max-message-size", "must not be negative (got %d)", o.WSMaxMessageSize)
 	}
 	if o.HealthPath != "" && !strings.HasPrefix(o.HealthPath, "/") {
 		return bad("--health-path", "%q must start with '/', like /healthz", o.HealthPath)

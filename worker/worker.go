@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hornbeam-go/hornbeam/asgi"
 	"github.com/hornbeam-go/hornbeam/httpguard"
 	"github.com/hornbeam-go/hornbeam/internal/wire"
 	"github.com/hornbeam-go/hornbeam/pymarshal"
@@ -77,6 +78,13 @@ type Config struct {
 	StateVersions   bool          `json:"state_versions"`
 	// Front configures the HTTP serving, as in the master's process mode.
 	Front json.RawMessage `json:"front"`
+	// Interface is "wsgi", "asgi" or "" (auto-detect); the others
+	// configure an ASGI app (package asgi).
+	Interface      string        `json:"interface"`
+	Lifespan       string        `json:"lifespan"`
+	WSPingInterval time.Duration `json:"ws_ping_interval"`
+	WSPingTimeout  time.Duration `json:"ws_ping_timeout"`
+	WSMaxMessage   int64         `json:"ws_max_message"`
 }
 
 // Frontend builds the HTTP serving around the app's handler from
@@ -113,13 +121,27 @@ func Main(frontend Frontend) int {
 	}
 	app, err := wsgiembed.Load(wsgiembed.Config{
 		Python: cfg.Python, App: cfg.App, PythonPath: cfg.PythonPath, Threads: cfg.Threads,
-		StateFD: fdState, VersionsFD: versions,
+		StateFD: fdState, VersionsFD: versions, Interface: cfg.Interface,
 	})
 	if err != nil {
 		errorLog.Print(err) // the master shows it as the start-up error
 		return ExitImportFailed
 	}
 	w := &worker{cfg: cfg, conn: conn, log: errorLog, app: app, retire: make(chan string, 1)}
+	if app.ASGI() != 0 {
+		// The event loop starts and the lifespan startup runs before the
+		// worker says it is ready; a failure stops the server as an
+		// import error does.
+		w.asgi, err = asgi.Start(app, asgi.Config{
+			Lifespan: cfg.Lifespan, MaxBodySize: cfg.MaxBodySize, BodyTimeout: cfg.BodyTimeout, Timeout: cfg.Timeout,
+			WSMaxMessage: cfg.WSMaxMessage, WSPingInterval: cfg.WSPingInterval, WSPingTimeout: cfg.WSPingTimeout,
+			ErrorLog: errorLog, Observe: w.observe,
+		})
+		if err != nil {
+			errorLog.Print(err)
+			return ExitImportFailed
+		}
+	}
 	return w.run(frontend)
 }
 
@@ -132,6 +154,7 @@ type worker struct {
 	conn   *wire.Conn
 	log    *log.Logger
 	app    *wsgiembed.App
+	asgi   *asgi.Server // for an ASGI app
 	srv    *http.Server
 	served atomic.Int64
 	active atomic.Int64
@@ -182,9 +205,12 @@ func (w *worker) grace() time.Duration {
 }
 
 func (w *worker) run(frontend Frontend) int {
-	h := &wsgiembed.Handler{
+	var h http.Handler = &wsgiembed.Handler{
 		App: w.app, ErrorLog: w.log, Timeout: w.cfg.Timeout, OnTimeout: w.timedOut, Observe: w.observe,
 		MaxBodySize: w.cfg.MaxBodySize, SpoolThreshold: w.cfg.SpoolThreshold, BodyTimeout: w.cfg.BodyTimeout,
+	}
+	if w.asgi != nil {
+		h = w.asgi
 	}
 	srv, wrap, err := frontend(w.cfg.Front, w.count(h), w.log)
 	if err != nil {
@@ -413,6 +439,15 @@ func (w *worker) shutdown() int {
 	ctx, cancel := context.WithTimeout(context.Background(), w.grace())
 	defer cancel()
 	err := w.srv.Shutdown(ctx)
+	if w.asgi != nil {
+		// HTTP is done: WebSockets get 1001, then the lifespan shutdown.
+		if aerr := w.asgi.Shutdown(ctx, 1001); aerr != nil {
+			w.log.Printf("error: %v", aerr)
+		}
+		for i := 0; i < 100 && w.active.Load() > 0; i++ {
+			time.Sleep(time.Millisecond) // a closed WebSocket's handler is returning
+		}
+	}
 	if err != nil || w.active.Load() > 0 {
 		w.srv.Close()
 		w.log.Printf("error: %d request(s) still running after %s (--graceful-timeout); the Python threads of worker %d, which exits now:", w.active.Load(), w.grace(), os.Getpid())

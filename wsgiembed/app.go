@@ -56,6 +56,10 @@ type Config struct {
 	// hornbeam.state_* calls of the app go to the server as from a worker
 	// process; 0: none (an in-process store stands in).
 	StateFD, VersionsFD int
+	// Interface is "wsgi", "asgi" or "" (auto: an ASGI app is recognised
+	// by its coroutine function). An ASGI app is served by package asgi,
+	// not by Handler.
+	Interface string
 }
 
 // App is an application loaded in this process's interpreter.
@@ -66,6 +70,9 @@ type App struct {
 	ownRuntime bool
 
 	handle, step, stop, emitFn cpython.Object
+	// asgi is the hornbeam._embed.ASGIApp of an ASGI application (then
+	// handle is 0).
+	asgi cpython.Object
 	// cur is the request running in each gate slot, for emit.
 	cur []*request
 
@@ -184,12 +191,25 @@ func (a *App) load(cfg Config) error {
 		ints[i], _ = py.NewInt(int64(v))
 		defer py.DecRef(ints[i])
 	}
-	app, err := py.Call(load, spec, emit, ints[0], ints[1], ints[2])
+	iface := cfg.Interface
+	if iface == "" {
+		iface = "auto"
+	}
+	ifaceObj, err := py.NewStr(iface)
+	if err != nil {
+		return err
+	}
+	defer py.DecRef(ifaceObj)
+	app, err := py.Call(load, spec, emit, ints[0], ints[1], ints[2], ifaceObj)
 	if err != nil {
 		return err // the app's import error, with its traceback
 	}
 	defer py.DecRef(app)
-	if a.handle, err = py.GetAttr(app, "handle"); err != nil {
+	if kind, err := py.GetAttr(app, "kind"); err == nil {
+		py.DecRef(kind)
+		py.IncRef(app)
+		a.asgi = app
+	} else if a.handle, err = py.GetAttr(app, "handle"); err != nil {
 		return err
 	}
 	if f, err := py.GetAttr(mod, "python_signal_handlers"); err == nil {
@@ -204,6 +224,10 @@ func (a *App) load(cfg Config) error {
 	py.Err() // a failure of that check is not the app's
 	return nil
 }
+
+// ASGI returns the loaded ASGI application (a hornbeam._embed.ASGIApp,
+// borrowed), or 0 for a WSGI one.
+func (a *App) ASGI() cpython.Object { return a.asgi }
 
 // Interp is the interpreter the app runs in.
 func (a *App) Interp() *cpython.Interp { return a.py }

@@ -166,25 +166,26 @@ func gunicornFlags(fs *pflag.FlagSet, c *config) {
 	ignore("disable-redirect-access-to-syslog", "there is no syslog output")
 }
 
-// workerClass maps -k to what hornbeam runs: "" and nil for a WSGI worker,
-// or the one line saying what to use instead.
-func workerClass(k string) error {
+// workerClass maps -k to the application interface hornbeam serves
+// ("wsgi", "asgi", or "" to recognise it), or the one line saying what to
+// use instead.
+func workerClass(k string) (string, error) {
 	switch k {
+	case "":
+		return "", nil
 	case "wsgi", "sync", "gthread", "gunicorn.workers.sync.SyncWorker", "gunicorn.workers.gthread.ThreadWorker":
-		return nil
-	case "asgi":
-		return usagef("-k asgi is not supported yet; only WSGI applications can be served (-k wsgi)")
+		return "wsgi", nil
+	case "asgi", "uvicorn.workers.UvicornWorker", "uvicorn_worker.UvicornWorker", "uvicorn.workers.UvicornH11Worker":
+		return "asgi", nil // hornbeam runs the event loop itself
 	}
 	low := strings.ToLower(k)
 	switch {
-	case strings.Contains(low, "uvicorn"):
-		return usagef("-k %s: hornbeam serves WSGI apps only (-k sync or -k gthread --threads N); an ASGI app needs uvicorn, or an ASGI-to-WSGI adapter such as a2wsgi", k)
 	case strings.Contains(low, "gevent"), strings.Contains(low, "eventlet"):
-		return usagef("-k %s: hornbeam has no greenlet workers: Go holds every connection, idle or slow; for many requests at once per worker use -k gthread --threads N (and more -w)", k)
+		return "", usagef("-k %s: hornbeam has no greenlet workers: Go holds every connection, idle or slow; for many requests at once per worker use -k gthread --threads N (and more -w), or an ASGI app with -k asgi", k)
 	case strings.Contains(low, "tornado"):
-		return usagef("-k %s: hornbeam serves WSGI apps only; for a WSGI app use -k sync or -k gthread --threads N; a Tornado app needs Tornado's own server", k)
+		return "", usagef("-k %s: hornbeam serves WSGI and ASGI apps; a Tornado app needs Tornado's own server", k)
 	}
-	return usagef("unknown worker class %q; use -k sync (or wsgi), or -k gthread with --threads N", k)
+	return "", usagef("unknown worker class %q; use -k sync (or wsgi), -k gthread with --threads N, or -k asgi", k)
 }
 
 // suggest is the " did you mean --X?" for an unknown flag named in err,

@@ -386,7 +386,7 @@ func TestStartupErrors(t *testing.T) {
 		code int      // 2: usage, a plain "hornbeam: " line; 1: run time, an [ERROR] log line
 		want []string // every one must be in the single line printed
 	}{
-		{"asgi", []string{"-b", bind, "-k", "asgi", "app:application"}, 2, []string{"not supported yet"}},
+		{"asgi in the process mode", []string{"-b", bind, "-k", "asgi", "--worker-mode", "process", "app:application"}, 2, []string{"asgi runs only in the embedded worker mode"}},
 		{"spec with spaces", []string{"-b", bind, "--pythonpath", td, "not a spec!"}, 2, []string{"not a spec!", "MODULE:CALLABLE"}},
 		{"spec with two colons", []string{"-b", bind, "--pythonpath", td, "a:b:c"}, 2, []string{"a:b:c", "MODULE:CALLABLE"}},
 		{"spec without module", []string{"-b", bind, "--pythonpath", td, ":x"}, 2, []string{`":x"`, "MODULE:CALLABLE"}},

@@ -342,19 +342,41 @@ class App:
         return b"".join(parts), os.dup(fd), offset, length
 
 
-def load(spec, emit, threads=1, state_fd=0, versions_fd=0):
+class ASGIApp:
+    """What load() returns for an ASGI application: Go serves it with
+    package asgi (the Python half is _asgi.Runner)."""
+
+    kind = "asgi"
+
+    def __init__(self, app, version):
+        self.app = app
+        self.version = version
+
+
+def load(spec, emit, threads=1, state_fd=0, versions_fd=0, interface="auto"):
     """Import the app named by spec ("module:callable") and wrap it. With a
     state_fd (the worker's end of its state socket to the server, fd 4 in
     the process mode) the hornbeam.state_* calls go to the server, and with
     a versions_fd (the shared change table) state_get is served from
     memory while a key is unchanged, as in a worker process; both are set up
-    before the import, so module-level state calls work."""
+    before the import, so module-level state calls work. interface is
+    "wsgi", "asgi" or "auto" (an ASGI app is recognised by its coroutine
+    function, see _asgi.is_asgi)."""
     if state_fd > 0:
         from . import _state, _wire
         if versions_fd > 0:
             _state.map_versions(versions_fd)
         _state.use_server(_wire.CallConn(state_fd).call)
-    return App(_import_app(spec), emit, threads)
+    app = _import_app(spec)
+    if interface != "wsgi":
+        from ._asgi import is_asgi
+
+        version = is_asgi(app)
+        if version is None and interface == "asgi":
+            version = "3"
+        if version is not None:
+            return ASGIApp(app, version)
+    return App(app, emit, threads)
 
 
 def python_signal_handlers():

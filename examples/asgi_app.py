@@ -1,0 +1,169 @@
+"""A plain ASGI 3 app (no framework) that exercises each scope and
+extension hornbeam serves; the asgi package's tests drive it.
+
+    hornbeam -k asgi --python /usr/bin/python3 --pythonpath examples asgi_app:app
+
+HTTP paths: /scope (the scope as JSON), /body (length and sha256 of the
+body), /disconnect (starts a response, then waits on receive() and tries
+to send after the client left), /sleep?s=N, /hints (103 Early Hints),
+/trailers, /file?path=P (pathsend), /stream?chunks=N (64 KiB each, counted
+in /events), /error, /noresponse, /state (what lifespan startup stored),
+/events. WebSocket paths: /ws/echo, /ws/close (4001 "bye"), /ws/deny
+(closed before accept: 403), /ws/http (a 401 response instead),
+/ws/push (three messages without reading).
+
+Environment: ASGI_LIFESPAN=fail makes startup fail; ASGI_SHUTDOWN_FILE is
+written by the lifespan shutdown.
+"""
+
+import asyncio
+import hashlib
+import json
+import os
+from urllib.parse import parse_qs
+
+EVENTS = {"cancelled": 0, "streamed": 0}
+
+
+def _q(scope, name, default=""):
+    return parse_qs(scope["query_string"].decode()).get(name, [default])[0]
+
+
+async def _text(send, body, status=200, headers=()):
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")] + list(headers)})
+    await send({"type": "http.response.body", "body": body if isinstance(body, bytes) else body.encode()})
+
+
+async def _json(send, obj):
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": json.dumps(obj).encode()})
+
+
+async def _body(receive):
+    chunks = []
+    while True:
+        m = await receive()
+        if m["type"] == "http.disconnect":
+            return None
+        chunks.append(m.get("body", b""))
+        if not m.get("more_body"):
+            return chunks
+
+
+async def lifespan(scope, receive, send):
+    while True:
+        m = await receive()
+        if m["type"] == "lifespan.startup":
+            if os.environ.get("ASGI_LIFESPAN") == "fail":
+                await send({"type": "lifespan.startup.failed", "message": "no database (ASGI_LIFESPAN=fail)"})
+                return
+            scope["state"]["started"] = "yes"
+            scope["state"]["pid"] = os.getpid()
+            await send({"type": "lifespan.startup.complete"})
+        elif m["type"] == "lifespan.shutdown":
+            path = os.environ.get("ASGI_SHUTDOWN_FILE")
+            if path:
+                with open(path, "w") as f:
+                    f.write("shutdown %d\n" % os.getpid())
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def websocket(scope, receive, send):
+    path = scope["path"]
+    m = await receive()
+    assert m["type"] == "websocket.connect"
+    if path == "/ws/deny":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    if path == "/ws/http":
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "websocket.http.response.body", "body": b"nope"})
+        return
+    subs = scope.get("subprotocols") or []
+    await send({"type": "websocket.accept", "subprotocol": subs[0] if subs else None, "headers": [(b"x-accepted", b"1")]})
+    if path == "/ws/close":
+        await send({"type": "websocket.close", "code": 4001, "reason": "bye"})
+        return
+    if path == "/ws/push":
+        for i in range(3):
+            await send({"type": "websocket.send", "text": "push %d" % i})
+            await asyncio.sleep(0.05)
+    while True:
+        m = await receive()
+        if m["type"] == "websocket.disconnect":
+            EVENTS["ws_closed"] = [m["code"], m.get("reason", "")]
+            return
+        if m.get("text") is not None:
+            await send({"type": "websocket.send", "text": m["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": m["bytes"]})
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await lifespan(scope, receive, send)
+    if scope["type"] == "websocket":
+        return await websocket(scope, receive, send)
+    path = scope["path"]
+    if path == "/scope":
+        s = {k: v for k, v in scope.items() if k not in ("state", "extensions")}
+        s["raw_path"] = scope["raw_path"].decode("latin-1")
+        s["query_string"] = scope["query_string"].decode("latin-1")
+        s["headers"] = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]]
+        s["extensions"] = sorted(scope.get("extensions", {}))
+        return await _json(send, s)
+    if path == "/body":
+        chunks = await _body(receive)
+        data = b"".join(chunks)
+        return await _json(send, {"length": len(data), "sha256": hashlib.sha256(data).hexdigest(), "messages": len(chunks)})
+    if path == "/disconnect":
+        await _body(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"started\n", "more_body": True})
+        m = await receive()  # must wait until the client really leaves
+        EVENTS["disconnect"] = m["type"]
+        try:
+            await send({"type": "http.response.body", "body": b"late\n", "more_body": True})
+            EVENTS["send_after"] = "no exception"
+        except OSError as e:
+            EVENTS["send_after"] = "OSError:" + type(e).__name__
+        return
+    if path == "/sleep":
+        try:
+            await asyncio.sleep(float(_q(scope, "s", "1")))
+        except asyncio.CancelledError:
+            EVENTS["cancelled"] += 1
+            raise
+        return await _text(send, "slept\n")
+    if path == "/hints":
+        await send({"type": "http.response.early_hint", "links": [b"</style.css>; rel=preload; as=style"]})
+        return await _text(send, "hinted\n")
+    if path == "/trailers":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")], "trailers": True})
+        await send({"type": "http.response.body", "body": b"body\n"})
+        await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc123")]})
+        return
+    if path == "/file":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/octet-stream")]})
+        await send({"type": "http.response.pathsend", "path": _q(scope, "path")})
+        return
+    if path == "/stream":
+        n = int(_q(scope, "chunks", "4"))
+        chunk = b"x" * 65536
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(n):
+            await send({"type": "http.response.body", "body": chunk, "more_body": i < n - 1})
+            EVENTS["streamed"] += len(chunk)
+        return
+    if path == "/error":
+        raise RuntimeError("boom in /error")
+    if path == "/noresponse":
+        return
+    if path == "/state":
+        return await _json(send, dict(scope["state"]))
+    if path == "/events":
+        return await _json(send, EVENTS)
+    if path == "/pid":
+        return await _text(send, str(os.getpid()))
+    return await _text(send, "not found\n", status=404)
