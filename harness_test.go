@@ -37,8 +37,47 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // testServer is a running server on a loopback port.
 type testServer struct {
 	*hornbeam.Server
-	URL string
-	Log *syncBuffer
+	URL  string
+	Log  *syncBuffer
+	Mode string // the worker mode: hornbeam.ModeEmbedded, or "" / ModeProcess
+}
+
+// Embedded reports whether s runs embedded workers (which serve their
+// connections themselves: a worker that dies cuts them, no 502 is sent).
+func (s *testServer) Embedded() bool { return s.Mode == hornbeam.ModeEmbedded }
+
+// getOnce fetches url on a connection of its own, never retried (Go's
+// client retries a GET whose reused connection was cut, which would send
+// a request that kills its worker to the replacement as well). It returns
+// the status, or the error when the connection was cut.
+func getOnce(url string) (int, error) {
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		return resp.StatusCode, err
+	}
+	return resp.StatusCode, nil
+}
+
+// wantDeathAnswer checks how a request whose worker died under it ended:
+// 502 in the process mode; in the embedded mode the connection is cut
+// (the worker held it), with no answer at all.
+func wantDeathAnswer(t *testing.T, s *testServer, what string, code int, err error) {
+	t.Helper()
+	if s.Embedded() {
+		if err == nil {
+			t.Errorf("%s: answered %d; in the embedded mode the worker's death cuts the connection", what, code)
+		}
+		return
+	}
+	if err != nil || code != 502 {
+		t.Errorf("%s: %d %v, want 502", what, code, err)
+	}
 }
 
 // appsDir is testdata/apps, holding the test applications.
@@ -93,7 +132,7 @@ func start(t *testing.T, app string, opts hornbeam.Options) *testServer {
 	if opts.CertFile != "" {
 		scheme = "https"
 	}
-	return &testServer{Server: srv, URL: scheme + "://" + srv.Addrs()[0].String(), Log: logs}
+	return &testServer{Server: srv, URL: scheme + "://" + srv.Addrs()[0].String(), Log: logs, Mode: opts.WorkerMode}
 }
 
 // get fetches url and returns the status and body.

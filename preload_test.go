@@ -25,6 +25,10 @@ func pids(t *testing.T, url string) (string, string) {
 
 func TestPreload(t *testing.T) {
 	s := start(t, "preload", hornbeam.Options{Workers: 2, Preload: true})
+	if s.Embedded() {
+		preloadEmbedded(t, s)
+		return
+	}
 	importer, _ := pids(t, s.URL+"/")
 	// Every worker is a child of the process that imported the app.
 	workers := s.Stats().Workers
@@ -52,6 +56,45 @@ func TestPreload(t *testing.T) {
 	}
 }
 
+// preloadEmbedded: the embedded mode cannot preload (a worker is a Go
+// process, which cannot fork once its runtime runs): the server says so,
+// every worker is the server's child and imports the app itself, a
+// replacement too.
+func preloadEmbedded(t *testing.T, s *testServer) {
+	contains(t, s.Log.String(), "[WARNING] --preload does nothing in the embedded worker mode", "error log")
+	workers := s.Stats().Workers
+	if len(workers) != 2 {
+		t.Fatalf("%d workers", len(workers))
+	}
+	me := fmt.Sprint(os.Getpid())
+	for _, w := range workers {
+		if pp := ppid(t, w.PID); pp != me {
+			t.Errorf("worker %d has parent %s, want the server %s", w.PID, pp, me)
+		}
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 20 && len(seen) < 2; i++ {
+		importer, server := pids(t, s.URL+"/")
+		if importer != server {
+			t.Fatalf("worker %s serves an app imported by %s, want by itself", server, importer)
+		}
+		seen[server] = true
+	}
+	before := map[int]bool{workers[0].PID: true, workers[1].PID: true}
+	code, err := getOnce(s.URL + "/die")
+	wantDeathAnswer(t, s, "a dying worker", code, err)
+	waitFor(t, 10*time.Second, "two workers again, one of them new", func() bool {
+		ws := s.Stats().Workers
+		return len(ws) == 2 && before[ws[0].PID] != before[ws[1].PID]
+	})
+	contains(t, s.Log.String(), "was killed by signal 9 (SIGKILL", "error log")
+	for i := 0; i < 10; i++ {
+		if importer, server := pids(t, s.URL+"/"); importer != server {
+			t.Errorf("after a restart worker %s serves an app imported by %s, want by itself", server, importer)
+		}
+	}
+}
+
 func TestPreloadCrashLogged(t *testing.T) {
 	s := start(t, "preload", hornbeam.Options{Workers: 1, Preload: true})
 	resp, err := http.Get(s.URL + "/segv")
@@ -61,12 +104,18 @@ func TestPreloadCrashLogged(t *testing.T) {
 		if resp.StatusCode != 502 {
 			t.Errorf("segfault gave %d, want 502", resp.StatusCode)
 		}
+	} else if !s.Embedded() {
+		t.Errorf("segfault: %v, want 502", err)
 	}
 	waitFor(t, 10*time.Second, "the segfault to be logged", func() bool {
 		l := s.Log.String()
+		if s.Embedded() { // the worker held the request: the log cannot name it
+			return strings.Contains(l, "was killed by signal 11 (SIGSEGV, caught by Go's runtime")
+		}
 		return strings.Contains(l, "SIGSEGV") && strings.Contains(l, "GET /segv")
 	})
 	contains(t, s.Log.String(), "Fatal Python error: Segmentation fault", "faulthandler's report")
+	contains(t, s.Log.String(), `preload.py", line`, "the Python traceback of the crash")
 }
 
 func TestPreloadImportError(t *testing.T) {

@@ -406,13 +406,14 @@ func TestMalformedRequest(t *testing.T) {
 	}
 }
 
+// TestWorkerDeath: a worker killed mid-request is logged with its signal
+// and replaced; the request gets 502 (process mode) or its connection is
+// cut (embedded mode: the worker held it).
 func TestWorkerDeath(t *testing.T) {
 	s := start(t, "core", hornbeam.Options{Workers: 1})
 	_, pid1 := get(t, s.URL+"/pid")
-	code, _ := get(t, s.URL+"/die")
-	if code != 502 {
-		t.Errorf("a worker dying mid-request gave %d, want 502", code)
-	}
+	code, err := getOnce(s.URL + "/die")
+	wantDeathAnswer(t, s, "a worker dying mid-request", code, err)
 	var pid2 string
 	waitFor(t, 10*time.Second, "a replacement worker", func() bool {
 		resp, err := http.Get(s.URL + "/pid")
@@ -427,8 +428,10 @@ func TestWorkerDeath(t *testing.T) {
 	if pid1 == pid2 {
 		t.Errorf("same pid %s after death", pid1)
 	}
-	contains(t, s.Log.String(), "SIGKILL", "error log")
-	contains(t, s.Log.String(), "GET /die", "error log names the request the worker held")
+	contains(t, s.Log.String(), "worker "+pid1+" (slot 1) was killed by signal 9 (SIGKILL", "error log")
+	if !s.Embedded() { // an embedded worker's requests are its own
+		contains(t, s.Log.String(), "GET /die", "error log names the request the worker held")
+	}
 }
 
 func TestTimeout(t *testing.T) {
@@ -691,17 +694,36 @@ func TestStopFinishesInFlight(t *testing.T) {
 
 func TestCrashLogged(t *testing.T) {
 	s := start(t, "core", hornbeam.Options{Workers: 1})
+	crashLogged(t, s)
+}
+
+// crashLogged: a worker that segfaults in the app is logged with its
+// signal and the Python traceback of the crash (faulthandler), and is
+// replaced. The request gets 502 (process mode) or its connection is cut
+// (embedded mode, where Go's runtime catches the signal: the log says so,
+// with the goroutine that took it and not Go's whole report).
+func crashLogged(t *testing.T, s *testServer) {
+	t.Helper()
 	_, pid := get(t, s.URL+"/pid")
-	if code, _ := get(t, s.URL+"/segv"); code != 502 {
-		t.Errorf("a segfaulting worker gave %d, want 502", code)
-	}
+	code, err := getOnce(s.URL + "/segv")
+	wantDeathAnswer(t, s, "a segfaulting worker", code, err)
 	waitFor(t, 10*time.Second, "the crash to be logged", func() bool {
 		return strings.Contains(s.Log.String(), "worker "+pid+" (slot 1) was killed by signal 11 (SIGSEGV")
 	})
+	waitForReplacement(t, s, pid)
 	log := s.Log.String()
-	contains(t, log, "it held: GET /segv", "the request the worker held")
 	contains(t, log, "Fatal Python error: Segmentation fault", "faulthandler's report")
 	contains(t, log, `core.py", line`, "the Python traceback of the crash")
+	if !s.Embedded() {
+		contains(t, log, "it held: GET /segv", "the request the worker held")
+		return
+	}
+	contains(t, log, "[ERROR] worker "+pid+" (slot 1) was killed by signal 11 (SIGSEGV, caught by Go's runtime, which exited with status 2)", "the crash")
+	contains(t, log, "["+"worker "+pid+"] SIGSEGV: segmentation violation", "Go's report")
+	contains(t, log, "wsgiembed.(*App).callHandle", "the goroutine that took the signal")
+	if !regexp.MustCompile(`\[worker `+pid+`\] \(\d+ more lines of Go's crash report not shown`).MatchString(log) || strings.Contains(log, "[GC sweep wait]") {
+		t.Errorf("Go's report of the other goroutines was not left out")
+	}
 }
 
 // Bodies just under the spool threshold travel inline, here in 1 MiB frames,
@@ -854,16 +876,20 @@ func TestSpoolThreshold(t *testing.T) {
 }
 
 // A worker that writes garbage on its state socket is killed and replaced;
-// the request it held gets 502 and the log says why.
+// the request it held gets 502 (its connection is cut in the embedded
+// mode) and the log says why.
 func TestStateSocketGarbage(t *testing.T) {
 	s := start(t, "core", hornbeam.Options{Workers: 1})
 	_, pid1 := get(t, s.URL+"/pid")
-	if code, _ := get(t, s.URL+"/state-garbage"); code != 502 {
-		t.Errorf("a worker corrupting its state socket: %d, want 502", code)
-	}
-	contains(t, s.Log.String(), "state socket: wire protocol error: Request frame on the state socket; killing it", "error log")
+	code, err := getOnce(s.URL + "/state-garbage")
+	wantDeathAnswer(t, s, "a worker corrupting its state socket", code, err)
+	contains(t, s.Log.String(), "worker "+pid1+": state socket: wire protocol error: Request frame on the state socket; killing it", "error log")
 	waitFor(t, 10*time.Second, "a replacement worker", func() bool {
 		code, pid2 := get(t, s.URL+"/pid")
 		return code == 200 && pid2 != pid1
 	})
+	contains(t, s.Log.String(), "worker "+pid1+" (slot 1) was killed by signal 9 (SIGKILL", "error log")
+	if n := strings.Count(s.Log.String(), "state socket: wire protocol error"); n != 1 {
+		t.Errorf("%d workers killed for state socket garbage, want 1 (the request went to the replacement too?)", n)
+	}
 }

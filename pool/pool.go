@@ -156,8 +156,9 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("python interpreter %q not found: install Python 3 or pass --python /usr/bin/python3 (or --venv DIR)", cfg.Python)
 	}
 	cfg.Python = path
-	if cfg.Embedded != nil {
-		cfg.Preload = false // a Go process cannot fork; see README "Worker modes"
+	if cfg.Embedded != nil && cfg.Preload {
+		cfg.Preload = false
+		cfg.ErrorLog.Printf("warning: --preload does nothing in the embedded worker mode: a worker is a Go process, which cannot fork once its runtime runs, so each worker imports the app itself (README \"Worker modes\")")
 	}
 	return &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers), forked: map[int]*worker{}, target: cfg.Workers, done: make(chan struct{})}, nil
 }
@@ -484,8 +485,8 @@ func (p *Pool) exited(w *worker) {
 	if w.killReason != "" || !(w.state == stateDraining || p.stopping) {
 		held := w.heldLabels()
 		level := "warning: "
-		if len(held) > 0 {
-			level = "error: " // requests failed with it
+		if len(held) > 0 || w.crashSignal.Load() != 0 {
+			level = "error: " // requests failed with it (an embedded worker's crash cut its connections)
 		}
 		msg := fmt.Sprintf("%sworker %d (slot %d) %s", level, w.pid, w.slot+1, w.exitStatus)
 		if w.killReason != "" {

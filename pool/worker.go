@@ -60,17 +60,18 @@ type worker struct {
 	startedAt time.Time
 	limit     int // requests before recycling, 0 = no limit
 
-	state      workerState  // (p.mu)
-	wasReady   bool         // (p.mu)
-	inflight   int          // (p.mu) requests dispatched and not released
-	served     uint64       // (p.mu)
-	killReason string       // (p.mu)
-	standby    bool         // (p.mu) ready, but not yet its slot's current worker (Reload)
-	stuck      int          // (p.mu) timed-out requests it still runs (Pool.Timeout)
-	active     int          // (p.mu) embedded: requests it serves now (its Load frames)
-	current    string       // (p.mu) embedded: its oldest running request (its Load frames)
-	currentAt  time.Time    // (p.mu) embedded: when that request started
-	inCall     atomic.Int32 // state calls it is making now (embedded: it runs Python, so it is busy)
+	state       workerState  // (p.mu)
+	wasReady    bool         // (p.mu)
+	inflight    int          // (p.mu) requests dispatched and not released
+	served      uint64       // (p.mu)
+	killReason  string       // (p.mu)
+	standby     bool         // (p.mu) ready, but not yet its slot's current worker (Reload)
+	stuck       int          // (p.mu) timed-out requests it still runs (Pool.Timeout)
+	active      int          // (p.mu) embedded: requests it serves now (its Load frames)
+	current     string       // (p.mu) embedded: its oldest running request (its Load frames)
+	currentAt   time.Time    // (p.mu) embedded: when that request started
+	inCall      atomic.Int32 // state calls it is making now (embedded: it runs Python, so it is busy)
+	crashSignal atomic.Int32 // embedded: the fatal signal Go's runtime reported in its output
 
 	mu     sync.Mutex // guards calls, nextID and forks
 	calls  map[uint32]*Call
@@ -144,7 +145,10 @@ func startEmbedded(p *Pool, slot int) (*worker, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	cmd.Env = append(append(append([]string(nil), env...), e.Env(limit, ch.cpu)...), "GOMAXPROCS=2")
+	// PYTHONFAULTHANDLER: a fatal signal in the app's native code prints
+	// the Python traceback first (then Go's runtime reports the signal and
+	// exits with status 2; see crashReport).
+	cmd.Env = append(append(append([]string(nil), env...), e.Env(limit, ch.cpu)...), "GOMAXPROCS=2", "PYTHONFAULTHANDLER=1")
 	cmd.ExtraFiles = append([]*os.File{ch.child, ch.stateChild, versions, access}, e.Listeners...)
 	w, err := runProcess(p, slot, cmd, ch)
 	if err != nil {
@@ -409,6 +413,11 @@ func (w *worker) finish(status string) {
 		case <-w.logged:
 		case <-time.After(2 * time.Second): // a grandchild holds the pipe
 		}
+		if sig := syscall.Signal(w.crashSignal.Load()); sig != 0 && status == "exited with status 2" {
+			// An embedded worker: Go's runtime caught the signal, reported
+			// it and exited (copyOutput found its report).
+			status = fmt.Sprintf("was killed by signal %d (%s, caught by Go's runtime, which exited with status 2)", int(sig), signalName(sig))
+		}
 		w.exitStatus = status
 		w.conn.Close()
 		w.stateConn.Shutdown() // a grandchild may hold the worker's end
@@ -434,6 +443,7 @@ func (w *worker) copyOutput(r *os.File) {
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 16<<10)
 	out := outputLines{prefix: "[worker " + strconv.Itoa(w.pid) + "] "}
+	var crash goCrash // an embedded worker is a Go program
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
@@ -442,12 +452,63 @@ func (w *worker) copyOutput(r *os.File) {
 			default:
 				w.out.Write(line)
 			}
-			w.p.cfg.ErrorLog.Print(out.format(line))
+			if w.p.cfg.Embedded == nil || crash.keep(line) {
+				w.p.cfg.ErrorLog.Print(out.format(line))
+			}
 		}
 		if err != nil && err != bufio.ErrBufferFull {
-			return
+			break
 		}
 	}
+	if crash.signal != 0 {
+		w.crashSignal.Store(int32(crash.signal))
+	}
+	if crash.dropped > 0 {
+		w.p.cfg.ErrorLog.Printf("%s(%d more lines of Go's crash report not shown: the other goroutines and the registers)", out.prefix, crash.dropped)
+	}
+}
+
+// goCrash follows an embedded worker's output for Go's report of a fatal
+// signal (a SIGSEGV in the app's native code: Python's faulthandler prints
+// the Python traceback first, then Go's runtime reports the signal and
+// exits with status 2). It keeps the report's header and the goroutine
+// that took the signal, and drops the rest (the stacks of every other
+// goroutine, the registers: some hundred lines that say nothing about the
+// app).
+type goCrash struct {
+	state   int // 0: before a report, 1: a "SIGxxx: ..." line seen, 2: the header, 3: the faulting goroutine, 4: the rest
+	pending syscall.Signal
+	signal  syscall.Signal // the signal reported, once its "PC=" line confirms the report
+	dropped int
+}
+
+func (c *goCrash) keep(line []byte) bool {
+	switch c.state {
+	case 0, 1:
+		if c.state == 1 && bytes.HasPrefix(line, []byte("PC=0x")) {
+			c.signal, c.state = c.pending, 2
+			return true
+		}
+		c.state = 0
+		if i := bytes.Index(line, []byte(": ")); i > 3 && bytes.HasPrefix(line, []byte("SIG")) {
+			if sig, ok := signalByName[string(line[:i])]; ok {
+				c.pending, c.state = sig, 1
+			}
+		}
+		return true
+	case 2:
+		if bytes.HasPrefix(line, []byte("goroutine ")) {
+			c.state = 3
+		}
+		return true
+	case 3:
+		if len(bytes.TrimSpace(line)) == 0 {
+			c.state = 4
+		}
+		return true
+	}
+	c.dropped++
+	return false
 }
 
 // outputLines formats a worker's output lines for the error log. A line is
@@ -512,16 +573,27 @@ func describeExit(ws syscall.WaitStatus) string {
 	return fmt.Sprintf("exited with status %d", ws.ExitStatus())
 }
 
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE",
+	syscall.SIGHUP: "SIGHUP", syscall.SIGILL: "SIGILL", syscall.SIGINT: "SIGINT",
+	syscall.SIGKILL: "SIGKILL", syscall.SIGPIPE: "SIGPIPE", syscall.SIGQUIT: "SIGQUIT",
+	syscall.SIGSEGV: "SIGSEGV", syscall.SIGTERM: "SIGTERM", syscall.SIGUSR1: "SIGUSR1",
+	syscall.SIGUSR2: "SIGUSR2", syscall.SIGXCPU: "SIGXCPU", syscall.SIGSYS: "SIGSYS",
+}
+
+// signalByName holds the signals Go's runtime reports as fatal.
+var signalByName = map[string]syscall.Signal{
+	"SIGABRT": syscall.SIGABRT, "SIGBUS": syscall.SIGBUS, "SIGFPE": syscall.SIGFPE,
+	"SIGILL": syscall.SIGILL, "SIGSEGV": syscall.SIGSEGV, "SIGSYS": syscall.SIGSYS,
+	"SIGTRAP": syscall.SIGTRAP,
+}
+
 func signalName(s syscall.Signal) string {
-	names := map[syscall.Signal]string{
-		syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE",
-		syscall.SIGHUP: "SIGHUP", syscall.SIGILL: "SIGILL", syscall.SIGINT: "SIGINT",
-		syscall.SIGKILL: "SIGKILL", syscall.SIGPIPE: "SIGPIPE", syscall.SIGQUIT: "SIGQUIT",
-		syscall.SIGSEGV: "SIGSEGV", syscall.SIGTERM: "SIGTERM", syscall.SIGUSR1: "SIGUSR1",
-		syscall.SIGUSR2: "SIGUSR2", syscall.SIGXCPU: "SIGXCPU", syscall.SIGSYS: "SIGSYS",
-	}
-	if n, ok := names[s]; ok {
+	if n, ok := signalNames[s]; ok {
 		return n
+	}
+	if s == syscall.SIGTRAP {
+		return "SIGTRAP"
 	}
 	return "SIG" + strconv.Itoa(int(s))
 }
