@@ -59,6 +59,9 @@ func newFrontend(o *Options, trust *proxy.Trust, app http.Handler, errorLog *log
 			return nil, err
 		}
 		f.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+		if err := o.applyTLSExtras(f.tlsConf); err != nil {
+			return nil, err
+		}
 		// Serve fills in http.Server.TLSConfig when it sets up HTTP/2;
 		// the listeners use f.tlsConf, decided here once.
 		f.http.TLSConfig = f.tlsConf

@@ -98,6 +98,12 @@ type Options struct {
 	StateMaxValueBytes    int           // default 64 MiB
 	// Store replaces the built-in in-memory state store.
 	Store state.Store
+
+	// gunicorn's --ca-certs/--cert-reqs, --ciphers and -u/-g (clienttls.go).
+	ClientCAFile string             // PEM CAs client certificates must chain to (mTLS); process mode
+	ClientAuth   tls.ClientAuthType // with ClientCAFile: tls.VerifyClientCertIfGiven or tls.RequireAndVerifyClientCert
+	CipherSuites []uint16           // TLS 1.2 cipher suites; nil = Go's defaults; process mode
+	WorkerUser   *WorkerUser        // the user the process-mode workers switch to; nil = the server's
 }
 
 func (o *Options) defaults() {
@@ -206,6 +212,9 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	if s.runtimeDir, err = python.Unpack(); err != nil {
 		return nil, err
 	}
+	if opts.WorkerUser != nil {
+		os.Chmod(s.runtimeDir, 0o755) // the workers import from it after switching user
+	}
 	var embedded *pool.Embedded
 	if opts.WorkerMode == ModeEmbedded {
 		if embedded, err = s.embeddedPool(); err != nil {
@@ -217,7 +226,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		PythonPath: opts.PythonPath, MaxRequests: opts.MaxRequests, MaxRequestsJitter: opts.MaxRequestsJitter,
 		RuntimeDir: s.runtimeDir, ErrorLog: s.errorLog, StateCall: s.stateCall, Preload: opts.Preload,
 		MaxWorkerMemory: opts.MaxWorkerMemory, CPUAffinity: opts.CPUAffinity, StateVersions: s.versionsFile(),
-		GracefulTimeout: opts.GracefulTimeout, Embedded: embedded,
+		GracefulTimeout: opts.GracefulTimeout, Embedded: embedded, Env: workerEnv(opts.WorkerUser),
 	})
 	if err != nil {
 		return nil, err
@@ -379,7 +388,7 @@ func (o Options) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return o.validateExtras()
 }
 
 // checkBind checks the syntax of a bind address: HOST:PORT, :PORT or

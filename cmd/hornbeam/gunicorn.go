@@ -129,11 +129,6 @@ func gunicornFlags(fs *pflag.FlagSet, c *config) {
 	refuse("worker-tmp-dir", "", false, "there is no heartbeat file: hornbeam watches its workers over their sockets (--timeout)")
 	refuse("worker-connections", "", false, "only for gevent/eventlet workers; Go holds every client connection, idle or slow, and --threads sets how many requests a worker runs at once")
 	refuse("spew", "", true, "no statement tracing; use py-spy or --stats-bind's /debug/pprof/ for the Go side")
-	refuse("user", "u", false, "not yet: start hornbeam as that user (systemd User=, docker --user); socket activation lets a privileged port be bound for it")
-	refuse("group", "g", false, "not yet: start hornbeam with that group (systemd Group=, docker --user)")
-	refuse("ca-certs", "", false, "client certificates (mTLS) are not supported yet; terminate mTLS in a proxy in front")
-	refuse("cert-reqs", "", false, "client certificates (mTLS) are not supported yet; terminate mTLS in a proxy in front")
-	refuse("ciphers", "", false, "not yet: Go's TLS cipher suites are used (TLS 1.2 and 1.3, secure defaults)")
 	refuse("ssl-version", "", false, "Go's TLS negotiates TLS 1.2 or 1.3")
 	refuse("log-config", "", false, "hornbeam's logs are not Python logging: use --error-log, --access-log, --log-level, --access-log-json")
 	refuse("log-config-json", "", false, "hornbeam's logs are not Python logging: use --error-log, --access-log, --log-level, --access-log-json")
@@ -162,7 +157,6 @@ func gunicornFlags(fs *pflag.FlagSet, c *config) {
 	ignore("no-sendfile", "Go sends files (wsgi.file_wrapper) itself")
 	ignore("suppress-ragged-eofs", "Go's TLS handles it")
 	ignore("do-handshake-on-connect", "Go's TLS handshakes on the first read")
-	ignore("initgroups", "hornbeam does not change user (-u/-g are not supported)")
 	ignore("disable-redirect-access-to-syslog", "there is no syslog output")
 }
 
@@ -349,7 +343,7 @@ func applyPaaSEnv(fs *pflag.FlagSet, src sources) error {
 }
 
 // processSettings carries out --chdir and --env (before anything is
-// opened) and checks --pid's directory.
+// opened), and reads --ciphers and -u/-g (gunconf_tls.go).
 func (c *config) processSettings() error {
 	if c.chdir != "" {
 		if err := os.Chdir(c.chdir); err != nil {
@@ -363,7 +357,7 @@ func (c *config) processSettings() error {
 		}
 		os.Setenv(k, v)
 	}
-	return nil
+	return c.tlsAndUser()
 }
 
 // pidFile is --pid: the master's pid, written before the workers start and

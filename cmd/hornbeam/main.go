@@ -124,6 +124,9 @@ type config struct {
 	refused     []string // gunicorn options given that hornbeam refuses: one line each
 	ignored     []string // gunicorn options given that have no effect here: one warning each
 	gconf       *gunConf // the gunicorn.conf.py read, if any (gunconf.go)
+	ciphers     string   // --ciphers, as given (gunconf_tls.go)
+	user, group string   // -u/--user, -g/--group, as given
+	initgroups  bool
 }
 
 func flags(c *config) *pflag.FlagSet {
@@ -154,8 +157,14 @@ func flags(c *config) *pflag.FlagSet {
 	fs.StringVar(&c.venv, "venv", "", "virtualenv to run the workers in (uses DIR/bin/python)")
 	fs.StringVar(&c.chdir, "chdir", "", "change to this directory before starting: the workers' and the app's working directory (relative paths, --pythonpath . and the log files are then taken from there)")
 	fs.StringArrayVarP(&c.env, "env", "e", nil, "KEY=VALUE set in the environment of the server and its workers (repeatable)")
+	fs.StringVarP(&c.user, "user", "u", "", "run the workers as this user (name or uid; the server, started as root, keeps root to bind and manage them)")
+	fs.StringVarP(&c.group, "group", "g", "", "run the workers with this group (name or gid; default: --user's primary group)")
+	fs.BoolVar(&c.initgroups, "initgroups", false, "with --user, give the workers the user's supplementary groups too (default: none besides --group)")
 	fs.StringVar(&o.CertFile, "certfile", "", "TLS certificate (PEM; the file may hold the private key too); enables HTTPS and HTTP/2")
 	fs.StringVar(&o.KeyFile, "keyfile", "", "TLS private key (PEM), if not in --certfile's file")
+	fs.StringVar(&o.ClientCAFile, "ca-certs", "", "CA bundle (PEM) that client certificates must chain to (mTLS, with --cert-reqs)")
+	fs.Var(certReqs{&o.ClientAuth}, "cert-reqs", "client certificates: 0 or none (not asked for), 1 or optional (verified if sent), 2 or required")
+	fs.StringVar(&c.ciphers, "ciphers", "", "TLS 1.2 cipher suites, OpenSSL or IANA names separated by colons (default: Go's; TLS 1.3 suites are always Go's)")
 	fs.StringVar(&c.accessLog, "access-log", "", "access log file, - for stdout (default off); SIGUSR1 reopens it")
 	fs.StringVar(&o.AccessLogFormat, "access-logformat", accesslog.DefaultFormat, "access log format with gunicorn's atoms: %(h)s %(r)s %(s)s %(D)s %({header}i)s ...")
 	fs.BoolVar(&o.AccessLogJSON, "access-log-json", false, "write the access log as JSON lines")
@@ -182,7 +191,7 @@ func flags(c *config) *pflag.FlagSet {
 	fs.StringVar(&o.StatsBind, "stats-bind", "", "serve GET /stats (JSON), /metrics (Prometheus) and /debug/pprof/ on this address (default off)")
 	fs.Int64Var(&o.StateMaxBytes, "state-max-bytes", 0, "bound the shared state's memory, evicting expired then least recently used keys (0: unbounded)")
 	fs.IntVar(&o.StateMaxValueBytes, "state-max-value-bytes", 64<<20, "largest single value in the shared state")
-	fs.StringVarP(&c.configFile, "config", "c", "", "TOML file with settings named like the flags (precedence: flag > HORNBEAM_* env > file > default)")
+	fs.StringVarP(&c.configFile, "config", "c", "", "TOML file with settings named like the flags, or a gunicorn.conf.py (./gunicorn.conf.py is read when present and no --config is given) (precedence: flag > HORNBEAM_* env > file > default)")
 	fs.BoolVar(&c.printConfig, "print-config", false, "print the effective configuration, and where each value came from, then exit")
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and import the app, without serving: exit 0 (fine), 1 (the app does not import) or 2 (bad configuration), like hornbeam check")
 	fs.BoolVarP(&c.version, "version", "v", false, "print the version and exit")
