@@ -123,7 +123,7 @@ func (s *Server) apply(st *stream, resp *response, o op) (status int, end bool) 
 				return 0, true
 			}
 		}
-		if o.more {
+		if o.more || resp.trailers { // trailers need the chunked encoding: flush before the end
 			if err := http.NewResponseController(w).Flush(); err != nil {
 				return 0, true
 			}

@@ -57,6 +57,20 @@ func (st *stream) take() []op {
 	return ops
 }
 
+// requeue puts ops taken but not carried out back in front of the queue.
+func (st *stream) requeue(ops []op) {
+	if len(ops) == 0 {
+		return
+	}
+	st.mu.Lock()
+	st.ops = append(append([]op(nil), ops...), st.ops...)
+	st.mu.Unlock()
+	select {
+	case st.notify <- struct{}{}:
+	default:
+	}
+}
+
 // sent gives back the credit of n bytes written to the client; the app's
 // send() goes on once half the window is free.
 func (st *stream) sent(n int) {

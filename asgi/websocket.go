@@ -77,7 +77,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			httpwsgi.WriteError(w, http.StatusServiceUnavailable, "the server is shutting down")
 			return
 		}
-		for _, o := range st.take() {
+		ops := st.take()
+		for i, o := range ops {
 			switch o.kind {
 			case opAccept:
 				hd := w.Header()
@@ -99,6 +100,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 				}
 				s.sockets.Add(1)
 				defer s.sockets.Done()
+				st.requeue(ops[i+1:]) // what the app sent right after accepting
 				s.session(st, &wsSession{c: c, closed: closed}, r)
 				return
 			case opWSClose, opDone:

@@ -106,7 +106,7 @@ async def app(scope, receive, send):
     if scope["type"] == "websocket":
         return await websocket(scope, receive, send)
     path = scope["path"]
-    if path == "/scope":
+    if path.startswith("/scope"):
         s = {k: v for k, v in scope.items() if k not in ("state", "extensions")}
         s["raw_path"] = scope["raw_path"].decode("latin-1")
         s["query_string"] = scope["query_string"].decode("latin-1")

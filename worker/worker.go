@@ -401,15 +401,19 @@ func (w *worker) report(stop <-chan struct{}) {
 	}
 }
 
-// count counts requests, and asks to be replaced at --max-requests. The
-// app sees a request context that a half-closed client does not end
+// count counts requests, and asks to be replaced at --max-requests. A
+// WSGI app sees a request context that a half-closed client does not end
 // (httpguard.Detach), as in the process mode.
 func (w *worker) count(next http.Handler) http.Handler {
 	w.act.init()
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		ctx, cancel := httpguard.Detach(r)
-		defer cancel()
-		r = r.WithContext(ctx)
+		if w.asgi == nil {
+			// ASGI apps see a client's EOF as the disconnect it usually
+			// is (as uvicorn does): they keep r.Context().
+			ctx, cancel := httpguard.Detach(r)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		rr := w.act.begin(r)
 		w.active.Add(1)
 		w.act.nudge()

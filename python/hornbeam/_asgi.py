@@ -163,6 +163,8 @@ class _Stream:
 
     async def send(self, msg):
         t = msg["type"]
+        if t.startswith("websocket.http.response.") and self.kind == "websocket":
+            t = t[10:]  # the websocket.http.response extension: an HTTP response instead
         if self.gone:
             raise ClientDisconnected("the client disconnected; %s not sent" % t)
         sid = self.sid
