@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -591,4 +592,24 @@ func (g *gunConf) printHooks(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "# hooks from %s (not in TOML: keep the file for them): %s\n", g.path, strings.Join(g.hooks, ", "))
+}
+
+// gunicornBind reads a bind address as gunicorn does: a host without a
+// port is port 8000 (-b 0.0.0.0, as the Flask docs write it), tcp:// is
+// dropped; fd://N is refused (socket activation instead).
+func gunicornBind(b string) (string, error) {
+	if strings.HasPrefix(b, "unix:") {
+		return b, nil
+	}
+	if strings.HasPrefix(b, "fd://") {
+		return "", usagef("--bind %s: hornbeam does not bind a descriptor by number; use systemd socket activation (LISTEN_FDS), which it reads (README: Deploying)", b)
+	}
+	b = strings.TrimPrefix(b, "tcp://")
+	if _, _, err := net.SplitHostPort(b); err == nil {
+		return b, nil
+	}
+	if strings.HasPrefix(b, "[") && strings.HasSuffix(b, "]") || !strings.Contains(b, ":") && b != "" {
+		return b + ":8000", nil // gunicorn's default port
+	}
+	return b, nil // Validate says what is wrong with it
 }

@@ -410,3 +410,21 @@ def nworkers_changed(server, new_value, old_value):
 		t.Errorf("post_request: no line with the req pre_request saw, resp.status_code and the environ")
 	}
 }
+
+// Bind addresses as gunicorn reads them: a host alone is port 8000,
+// tcp:// is dropped, fd://N is refused with what to use instead.
+func TestGunicornBindForms(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.0.0.0": "0.0.0.0:8000", "localhost": "localhost:8000", "[::1]": "[::1]:8000", "tcp://127.0.0.1:5000": "127.0.0.1:5000",
+		"127.0.0.1:5000": "127.0.0.1:5000", ":9000": ":9000", "unix:/run/app.sock": "unix:/run/app.sock", "[::]:80": "[::]:80",
+	} {
+		if got, err := gunicornBind(in); err != nil || got != want {
+			t.Errorf("gunicornBind(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	needPython(t)
+	_, stderr, code := runIn(t, t.TempDir(), nil, "-b", "fd://3", "ok_app")
+	if ls := lines(stderr); code != 2 || len(ls) != 1 || !strings.Contains(ls[0], "socket activation") {
+		t.Errorf("-b fd://3: exit %d, %q", code, stderr)
+	}
+}

@@ -357,6 +357,13 @@ func (c *config) processSettings() error {
 		}
 		os.Setenv(k, v)
 	}
+	for i, b := range c.opts.Bind {
+		nb, err := gunicornBind(b)
+		if err != nil {
+			return err
+		}
+		c.opts.Bind[i] = nb
+	}
 	return c.tlsAndUser()
 }
 
