@@ -454,15 +454,22 @@ var (
 	}
 )
 
+// embeddedMode reports whether opts run the embedded workers (-k asgi
+// does when no --worker-mode is given).
+func embeddedMode(opts hornbeam.Options) bool {
+	return opts.WorkerMode == hornbeam.ModeEmbedded || opts.WorkerMode == "" && opts.Interface == "asgi"
+}
+
 // hookWarnings are the warnings for the file's hooks that hornbeam will not
-// call, given the worker mode.
-func (g *gunConf) hookWarnings(mode string) []string {
+// call, given the options' worker mode.
+func (g *gunConf) hookWarnings(opts hornbeam.Options) []string {
+
 	var out []string
 	for _, h := range g.hooks {
 		switch {
 		case masterHooks[h]:
 		case zygoteHooks[h] || workerHooks[h]:
-			if mode == hornbeam.ModeEmbedded {
+			if embeddedMode(opts) {
 				out = append(out, fmt.Sprintf("warning: %s: hook %s is not called with --worker-mode embedded (the worker hooks run in the process mode)", g.path, h))
 			}
 		case notCalled[h] != "":
@@ -544,8 +551,12 @@ func (c *config) prepareHooks(opts hornbeam.Options, logf func(errlog.Level, str
 		h.defined[n] = true
 	}
 	os.Setenv("HORNBEAM_GUNICORN_CFG", string(cfg))
-	if workerSide := opts.WorkerMode != hornbeam.ModeEmbedded; workerSide {
-		os.Setenv("HORNBEAM_GUNICORN_CONF", c.gconf.location)
+	workerSide := false
+	for _, n := range c.gconf.hooks {
+		workerSide = workerSide || zygoteHooks[n] || workerHooks[n]
+	}
+	if workerSide && !embeddedMode(opts) {
+		os.Setenv("HORNBEAM_GUNICORN_CONF", c.gconf.location) // the zygote runs the file for its hooks
 	}
 	path, _ := json.Marshal(opts.PythonPath)
 	h.env = append(os.Environ(), "HORNBEAM_GUNICORN_PATH="+string(path), "HORNBEAM_GUNICORN_PID="+strconv.Itoa(os.Getpid()))

@@ -428,3 +428,50 @@ func TestGunicornBindForms(t *testing.T) {
 		t.Errorf("-b fd://3: exit %d, %q", code, stderr)
 	}
 }
+
+// A hook that raises: on_starting stops hornbeam (exit 1, the traceback
+// logged), pre_request fails its request with 500 and the worker serves
+// on, post_request's exception is logged and the response stands. With
+// the embedded workers each worker hook gets a warning that it is not
+// called.
+func TestGunicornConfHookFailures(t *testing.T) {
+	needPython(t)
+	td := testdata(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "gunicorn.conf.py"), "def on_starting(server):\n    raise RuntimeError('refusing to start')\n")
+	_, stderr, code := runIn(t, dir, nil, "-b", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--pythonpath", td, "ok_app")
+	if code != 1 || !strings.Contains(stderr, "RuntimeError: refusing to start") || !strings.Contains(stderr, "hook on_starting failed") {
+		t.Errorf("on_starting raising: exit %d, want 1 with the traceback:\n%s", code, stderr)
+	}
+
+	conf := filepath.Join(dir, "hooks.py")
+	writeFile(t, conf, `def pre_request(worker, req):
+    if req.path == "/boom":
+        raise ValueError("pre_request says no")
+
+def post_request(worker, req, environ, resp):
+    raise KeyError("post_request broke")
+`)
+	port := freePort(t)
+	p := startHB(t, nil, "-b", fmt.Sprintf("127.0.0.1:%d", port), "-w", "1", "--pythonpath", td, "-c", conf, "ok_app")
+	p.waitReady(p.stderr.String)
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if code, _ := get(t, nil, url+"/boom"); code != 500 {
+		t.Errorf("GET /boom with pre_request raising: %d, want 500", code)
+	}
+	if code, b := get(t, nil, url+"/hello"); code != 200 || b != "hello from ok_app" {
+		t.Errorf("GET /hello after: %d %q, want the worker serving on", code, b)
+	}
+	if !until(5*time.Second, func() bool {
+		s := p.stderr.String()
+		return strings.Contains(s, "ValueError: pre_request says no") && strings.Contains(s, "Exception in post_request hook") && strings.Contains(s, "KeyError: 'post_request broke'")
+	}) {
+		t.Errorf("the hooks' exceptions are not in the error log:\n%s", p.stderr)
+	}
+
+	writeFile(t, filepath.Join(dir, "gunicorn.conf.py"), "def post_fork(server, worker):\n    pass\ndef on_exit(server):\n    pass\n")
+	_, stderr, code = runIn(t, dir, nil, "--worker-mode", "embedded", "--print-config")
+	if ls := lines(stderr); code != 0 || len(ls) != 1 || !strings.Contains(ls[0], "hook post_fork is not called with --worker-mode embedded") {
+		t.Errorf("embedded mode with a post_fork hook: exit %d, %q; want one warning", code, stderr)
+	}
+}

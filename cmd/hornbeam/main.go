@@ -407,7 +407,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if c.gconf != nil {
-		c.ignored = append(c.ignored, c.gconf.hookWarnings(opts.WorkerMode)...)
+		c.ignored = append(c.ignored, c.gconf.hookWarnings(opts)...)
 	}
 	for _, line := range c.ignored {
 		fmt.Fprintf(stderr, "hornbeam: %s\n", line)
