@@ -58,7 +58,7 @@ func TestExitStatus(t *testing.T) {
 	}{
 		{"unknown flag", []string{"--no-such-flag"}, "--no-such-flag"},
 		{"bad duration", []string{"--timeout", "soon"}, "timeout"},
-		{"bind without port", []string{"-b", "localhost"}, "--bind"},
+		{"bind with a bad host", []string{"-b", "bad host"}, "--bind"}, // a host alone is port 8000, as in gunicorn (gunicorn_docs_test.go)
 		{"bind port out of range", []string{"-b", "127.0.0.1:99999"}, "--bind"},
 		{"bind empty unix path", []string{"-b", "unix:"}, "--bind"},
 		{"stats-bind syntax", []string{"--stats-bind", "nonsense"}, "--stats-bind"},
