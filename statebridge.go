@@ -18,7 +18,8 @@ import (
 // other value). The reply is (True, result) or (False, error type, message).
 // The operations: get, getv and get_multi_v (get and get_multi for a worker
 // that keeps the results: see versions_linux.go), get_multi, set, delete,
-// incr, keys, stats.
+// incr, keys, stats, and publish (hornbeam.publish: no state, but every
+// worker has this socket).
 
 // stateCall answers one StateCall payload.
 func (s *Server) stateCall(payload []byte) []byte {
@@ -82,6 +83,15 @@ func (s *Server) stateOp(payload []byte) (any, error) {
 	switch op {
 	case "stats":
 		return s.statsForPython(), nil
+	case "publish": // (topic, text, data): to the subscribers in every worker
+		topic, ok1 := args[0].(string)
+		text, ok2 := args[1].(bool)
+		data, ok3 := args[2].([]byte)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("%w: publish takes (topic str, text bool, data bytes)", errBadArgs)
+		}
+		n, err := s.pool.Publish(topic, text, data)
+		return int64(n), err
 	case "keys":
 		if args[0] == nil {
 			return wireKeys(st.Keys(""), nil), nil
@@ -203,7 +213,7 @@ func (s *Server) getv(key string) pymarshal.Tuple {
 }
 
 // stateArgc is the number of arguments of each state operation.
-var stateArgc = map[string]int{"get": 1, "getv": 1, "get_multi": 1, "get_multi_v": 1, "set": 3, "delete": 1, "incr": 2, "keys": 1, "stats": 0}
+var stateArgc = map[string]int{"get": 1, "getv": 1, "get_multi": 1, "get_multi_v": 1, "set": 3, "delete": 1, "incr": 2, "keys": 1, "stats": 0, "publish": 3}
 
 // wireKeys turns store keys into their wire form: str for plain keys,
 // bytes for encoded ones. With a prefix, only str keys starting with it are

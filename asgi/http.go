@@ -90,8 +90,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, start time.Ti
 			httpwsgi.WriteError(w, http.StatusGatewayTimeout, "the application did not answer in time")
 			return http.StatusGatewayTimeout
 		}
-		for _, o := range st.take() {
+		ops := st.take()
+		for i, o := range ops {
 			if status, end := s.apply(st, resp, o); end {
+				s.logLost(ops[i+1:])
 				return status
 			}
 		}

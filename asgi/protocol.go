@@ -18,6 +18,7 @@ const (
 	evLifespan   = 9  // "startup" or "shutdown"
 	evStop       = 10 // stop the loop
 	evPing       = 11 // answer opPong
+	evPublish    = 12 // topic, is_text, data (for subscribe() iterators)
 )
 
 // Python -> Go ops, through emit on the loop's thread.
@@ -33,5 +34,6 @@ const (
 	opDone     = 9  // error text or None
 	opWant     = 10 // the next body chunk or message may come
 	opLifespan = 11 // phase, outcome, message
-	opPong     = 12
+	opPong      = 12
+	opSubscribe = 13 // topic, on: stream 0 for subscribe(), else a WebSocket (ws_subscribe)
 )

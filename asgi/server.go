@@ -65,6 +65,10 @@ type Config struct {
 	// Observe, when set, is called once per HTTP request with the status
 	// sent (0 when the connection was cut) and the time taken.
 	Observe func(status int, d time.Duration)
+	// OnSubscribers, when set, is told the number of this worker's
+	// subscribers to a topic each time it changes (0: none left), for the
+	// master to send it the topic's messages (Deliver).
+	OnSubscribers func(topic string, n int)
 }
 
 // window bounds what a stream may have queued for its client, in bytes,
@@ -93,6 +97,9 @@ type Server struct {
 	streams map[int64]*stream
 	nextID  atomic.Int64
 	sockets sync.WaitGroup // open WebSockets
+
+	psmu   sync.Mutex
+	topics map[string]*topicSubs // pub/sub subscribers (pubsub.go)
 
 	lifespan   chan lifespanResult
 	lifespanOK bool
@@ -147,6 +154,7 @@ func Start(app *wsgiembed.App, cfg Config) (*Server, error) {
 		cfg: cfg, py: app.Interp(), efd: efd,
 		queue: &pymarshal.Encoder{}, spare: &pymarshal.Encoder{},
 		streams:  make(map[int64]*stream),
+		topics:   make(map[string]*topicSubs),
 		lifespan: make(chan lifespanResult, 2),
 		pong:     make(chan struct{}, 1),
 		loopDone: make(chan struct{}),

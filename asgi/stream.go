@@ -38,6 +38,8 @@ type stream struct {
 	blocked bool // the app's send() waits for evCredit
 	done    bool // the goroutine has left: ops are dropped
 
+	topics []string // (Server.psmu) those it is subscribed to (ws_subscribe)
+
 	// closeWS asks a WebSocket's goroutine to close it (a no-op for HTTP).
 	closeWS func(code int, reason string)
 }
@@ -91,10 +93,24 @@ func (st *stream) sent(n int) {
 func (st *stream) leave() {
 	st.mu.Lock()
 	st.done = true
+	lost := st.ops
 	st.ops = nil
 	st.mu.Unlock()
+	st.s.logLost(lost)
 	st.s.remove(st.id)
+	st.s.unsubscribeAll(st)
 	st.s.post(evDisconnect, st.id)
+}
+
+// logLost logs the error among ops its goroutine will not carry out: a
+// task that raised after its response was over (Starlette re-raises after
+// sending its 500), or after its client left.
+func (s *Server) logLost(ops []op) {
+	for _, o := range ops {
+		if o.kind == opDone && o.hasText && !strings.HasPrefix(o.text, "cancelled") {
+			s.logf("error: %s", strings.TrimRight(o.text, "\n"))
+		}
+	}
 }
 
 // emit is hornbeam_asgi_emit(op): the app's send (loop thread, GIL held).
@@ -123,6 +139,8 @@ func (s *Server) emit(arg cpython.Object) (ret cpython.Object) {
 		case s.pong <- struct{}{}:
 		default:
 		}
+	case opSubscribe:
+		s.subscribe(sid, str(t, 2), boolAt(t, 3))
 	default:
 		o, err := parseOp(int(kind), t)
 		if err != nil {
@@ -154,6 +172,7 @@ func (st *stream) push(o op) (wait bool) {
 	st.mu.Lock()
 	if st.done {
 		st.mu.Unlock()
+		st.s.logLost([]op{o})
 		return false
 	}
 	st.ops = append(st.ops, o)

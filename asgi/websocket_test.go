@@ -186,3 +186,107 @@ func TestWebSocketPing(t *testing.T) {
 	}
 	s.waitLog(5*time.Second, "no pong within 300ms")
 }
+
+// hornbeam.publish reaches the WebSockets subscribed with ws_subscribe
+// (written by Go) and the subscribe() iterators, in every worker.
+func TestPubSub(t *testing.T) {
+	s := start(t, nil, "asgi_app:app", "-w", "2")
+	var socks []*websocket.Conn
+	for i := 0; i < 4; i++ {
+		c, _ := dial(t, s, "/ws/room?topic=chat", nil)
+		if _, got := read(t, c); got != "subscribed" {
+			t.Fatalf("socket %d: %q", i, got)
+		}
+		socks = append(socks, c)
+	}
+	// A long poll waiting in subscribe().
+	polled := make(chan string, 1)
+	go func() {
+		res, err := http.Get(s.url("/subscribe?topic=chat&n=2"))
+		if err != nil {
+			polled <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		polled <- string(b)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, n := s.get("/publish?topic=nobody&msg=x"); n != "0" {
+			t.Fatalf("publish to a topic without subscribers returned %s", n)
+		}
+		_, n := s.get("/publish?topic=warmup&msg=x")
+		_ = n
+		if code, v := s.get("/state-peek?key=subscribed:chat"); code == 200 && v == "True" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the long poll did not subscribe")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, n := s.get("/publish?topic=chat&msg=hello"); n != "5" {
+		t.Errorf("publish returned %s subscribers, want 5 (4 sockets, 1 iterator)", n)
+	}
+	for i, c := range socks {
+		if typ, got := read(t, c); got != "hello" || typ != websocket.MessageText {
+			t.Errorf("socket %d got %v %q", i, typ, got)
+		}
+	}
+	// From a socket's own task, through hornbeam_erlang, as JSON.
+	socks[0].Write(t.Context(), websocket.MessageText, []byte("pub:from socket 0"))
+	for i, c := range socks {
+		if _, got := read(t, c); got != "from socket 0" {
+			t.Errorf("socket %d got %q", i, got)
+		}
+	}
+	select {
+	case got := <-polled:
+		if got != `["hello", "from socket 0"]` {
+			t.Errorf("subscribe() got %s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the long poll did not return")
+	}
+	if _, n := s.get("/publish?topic=chat&json=1&msg=" + "%7B%22a%22%3A%5B1%2C2%5D%7D"); n != "4" {
+		t.Errorf("publish returned %s, want 4 once the iterator ended", n)
+	}
+	if _, got := read(t, socks[3]); got != `{"a":[1,2]}` {
+		t.Errorf("a JSON message arrived as %q", got)
+	}
+	// A closed socket is no longer a subscriber.
+	socks[3].Close(websocket.StatusNormalClosure, "")
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if _, n := s.get("/publish?topic=chat&msg=x"); n == "3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a closed socket still counts as a subscriber")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A reload (SIGHUP) replaces the workers: their WebSockets close with 1012
+// (service restart), and the new workers serve.
+func TestWebSocketReload(t *testing.T) {
+	s := start(t, nil, "asgi_app:app")
+	_, before := s.get("/pid")
+	c, _ := dial(t, s, "/ws/echo", nil)
+	s.signal(syscall.SIGHUP)
+	if code, _ := closeStatus(t, c); code != websocket.StatusServiceRestart {
+		t.Errorf("close %d, want 1012", code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, after := s.get("/pid"); after != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no new worker after SIGHUP")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -10,7 +10,9 @@ to send after the client left), /sleep?s=N, /hints (103 Early Hints),
 in /events), /error, /noresponse, /state (what lifespan startup stored),
 /events. WebSocket paths: /ws/echo, /ws/close (4001 "bye"), /ws/deny
 (closed before accept: 403), /ws/http (a 401 response instead),
-/ws/push (three messages without reading).
+/ws/push (three messages without reading), /ws/room?topic=T (subscribed
+to T by the server; "pub:TEXT" publishes). Pub/sub over HTTP:
+/publish?topic=T&msg=M[&json=1], /subscribe?topic=T&n=N (long poll).
 
 Environment: ASGI_LIFESPAN=fail makes startup fail; ASGI_SHUTDOWN_FILE is
 written by the lifespan shutdown.
@@ -21,6 +23,9 @@ import hashlib
 import json
 import os
 from urllib.parse import parse_qs
+
+import hornbeam
+import hornbeam_erlang
 
 EVENTS = {"cancelled": 0, "streamed": 0}
 
@@ -82,6 +87,19 @@ async def websocket(scope, receive, send):
         return
     subs = scope.get("subprotocols") or []
     await send({"type": "websocket.accept", "subprotocol": subs[0] if subs else None, "headers": [(b"x-accepted", b"1")]})
+    if path == "/ws/room":
+        # Every message published to the topic is written to this socket
+        # by the server; "pub:TEXT" publishes TEXT (as hornbeam_erlang would).
+        topic = _q(scope, "topic", "room")
+        await hornbeam.ws_subscribe(topic)
+        await send({"type": "websocket.send", "text": "subscribed"})
+        while True:
+            m = await receive()
+            if m["type"] == "websocket.disconnect":
+                return
+            text = m.get("text") or ""
+            if text.startswith("pub:"):
+                hornbeam_erlang.publish(topic, text[4:])
     if path == "/ws/close":
         await send({"type": "websocket.close", "code": 4001, "reason": "bye"})
         return
@@ -156,12 +174,28 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": chunk, "more_body": i < n - 1})
             EVENTS["streamed"] += len(chunk)
         return
+    if path == "/publish":
+        msg = _q(scope, "msg")
+        n = hornbeam.publish(_q(scope, "topic", "room"), json.loads(msg) if _q(scope, "json") else msg)
+        return await _text(send, str(n))
+    if path == "/subscribe":
+        # Long poll: the next N messages of the topic, as JSON.
+        got = []
+        async with hornbeam.subscribe(_q(scope, "topic", "room")) as sub:
+            await hornbeam.astate_set("subscribed:" + _q(scope, "topic", "room"), True)
+            async for m in sub:
+                got.append(m if isinstance(m, str) else m.decode("latin-1"))
+                if len(got) == int(_q(scope, "n", "1")):
+                    break
+        return await _json(send, got)
     if path == "/error":
         raise RuntimeError("boom in /error")
     if path == "/noresponse":
         return
     if path == "/state":
         return await _json(send, dict(scope["state"]))
+    if path == "/state-peek":
+        return await _text(send, repr(await hornbeam.astate_get(_q(scope, "key"))))
     if path == "/events":
         return await _json(send, EVENTS)
     if path == "/pid":

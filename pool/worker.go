@@ -60,18 +60,19 @@ type worker struct {
 	startedAt time.Time
 	limit     int // requests before recycling, 0 = no limit
 
-	state       workerState  // (p.mu)
-	wasReady    bool         // (p.mu)
-	inflight    int          // (p.mu) requests dispatched and not released
-	served      uint64       // (p.mu)
-	killReason  string       // (p.mu)
-	standby     bool         // (p.mu) ready, but not yet its slot's current worker (Reload)
-	stuck       int          // (p.mu) timed-out requests it still runs (Pool.Timeout)
-	active      int          // (p.mu) embedded: requests it serves now (its Load frames)
-	current     string       // (p.mu) embedded: its oldest running request (its Load frames)
-	currentAt   time.Time    // (p.mu) embedded: when that request started
-	inCall      atomic.Int32 // state calls it is making now (embedded: it runs Python, so it is busy)
-	crashSignal atomic.Int32 // embedded: the fatal signal Go's runtime reported in its output
+	state       workerState    // (p.mu)
+	subs        map[string]int // (p.mu) an embedded worker's subscribers by topic (pubsub.go)
+	wasReady    bool           // (p.mu)
+	inflight    int            // (p.mu) requests dispatched and not released
+	served      uint64         // (p.mu)
+	killReason  string         // (p.mu)
+	standby     bool           // (p.mu) ready, but not yet its slot's current worker (Reload)
+	stuck       int            // (p.mu) timed-out requests it still runs (Pool.Timeout)
+	active      int            // (p.mu) embedded: requests it serves now (its Load frames)
+	current     string         // (p.mu) embedded: its oldest running request (its Load frames)
+	currentAt   time.Time      // (p.mu) embedded: when that request started
+	inCall      atomic.Int32   // state calls it is making now (embedded: it runs Python, so it is busy)
+	crashSignal atomic.Int32   // embedded: the fatal signal Go's runtime reported in its output
 
 	mu     sync.Mutex // guards calls, nextID and forks
 	calls  map[uint32]*Call
@@ -699,6 +700,8 @@ func (w *worker) readLoop() {
 					}
 				}
 			}
+		case wire.Subscribers: // an embedded worker's pub/sub subscribers
+			w.subscribers(f.Payload)
 		case wire.Retire: // an embedded worker asks to be replaced
 			v, _ := pymarshal.Unmarshal(f.Payload)
 			reason, _ := v.(string)
@@ -830,7 +833,15 @@ func (w *worker) oldest() (string, time.Time) {
 func (w *worker) shutdown() {
 	w.shutOnce.Do(func() {
 		go func() {
-			if err := w.conn.WriteFrame(wire.Shutdown, 0, nil); err != nil {
+			// "restart" unless the whole server stops: an ASGI worker
+			// closes its WebSockets with 1012 (service restart), not 1001.
+			w.p.mu.Lock()
+			why := []byte("restart")
+			if w.p.stopping {
+				why = nil
+			}
+			w.p.mu.Unlock()
+			if err := w.conn.WriteFrame(wire.Shutdown, 0, why); err != nil {
 				w.kill()
 				return
 			}

@@ -135,7 +135,7 @@ func Main(frontend Frontend) int {
 		w.asgi, err = asgi.Start(app, asgi.Config{
 			Lifespan: cfg.Lifespan, MaxBodySize: cfg.MaxBodySize, BodyTimeout: cfg.BodyTimeout, Timeout: cfg.Timeout,
 			WSMaxMessage: cfg.WSMaxMessage, WSPingInterval: cfg.WSPingInterval, WSPingTimeout: cfg.WSPingTimeout,
-			ErrorLog: errorLog, Observe: w.observe,
+			ErrorLog: errorLog, Observe: w.observe, OnSubscribers: w.subscribers,
 		})
 		if err != nil {
 			errorLog.Print(err)
@@ -150,16 +150,20 @@ func Main(frontend Frontend) int {
 const ExitImportFailed = 3
 
 type worker struct {
-	cfg    Config
-	conn   *wire.Conn
-	log    *log.Logger
-	app    *wsgiembed.App
-	asgi   *asgi.Server // for an ASGI app
-	srv    *http.Server
-	served atomic.Int64
-	active atomic.Int64
-	retire chan string  // reasons to be replaced (--max-requests, a timeout)
-	stuck  atomic.Int64 // requests past --timeout, still in Python
+	cfg  Config
+	conn *wire.Conn
+	log  *log.Logger
+	app  *wsgiembed.App
+	asgi *asgi.Server // for an ASGI app
+	// closeCode is what the open WebSockets are closed with at the end:
+	// 1001 (going away) when the server stops, 1012 (service restart)
+	// when this worker is replaced.
+	closeCode atomic.Int32
+	srv       *http.Server
+	served    atomic.Int64
+	active    atomic.Int64
+	retire    chan string  // reasons to be replaced (--max-requests, a timeout)
+	stuck     atomic.Int64 // requests past --timeout, still in Python
 
 	retireOnce    sync.Once
 	stopAccepting sync.Once
@@ -271,8 +275,17 @@ func (w *worker) control(stop chan<- struct{}) {
 	defer close(stop)
 	for {
 		f, err := w.conn.ReadFrame()
-		if err != nil || f.Type == wire.Shutdown {
+		if err != nil {
 			return
+		}
+		switch f.Type {
+		case wire.Shutdown:
+			if string(f.Payload) == "restart" {
+				w.closeCode.Store(1012) // a reload or recycle: WebSockets may reconnect at once
+			}
+			return
+		case wire.Publish:
+			w.publish(f.Payload)
 		}
 		f.Discard()
 	}
@@ -430,6 +443,26 @@ func (w *worker) count(next http.Handler) http.Handler {
 	})
 }
 
+// subscribers is asgi's OnSubscribers: the master sends this worker the
+// messages published to a topic it has subscribers to.
+func (w *worker) subscribers(topic string, n int) {
+	p, _ := pymarshal.Marshal(pymarshal.Tuple{topic, int64(n)})
+	w.conn.WriteFrame(wire.Subscribers, 0, p)
+}
+
+// publish delivers a Publish frame: (topic, text, data).
+func (w *worker) publish(payload []byte) {
+	v, _ := pymarshal.Unmarshal(payload)
+	t, ok := v.(pymarshal.Tuple)
+	if !ok || len(t) != 3 || w.asgi == nil {
+		return
+	}
+	topic, _ := t[0].(string)
+	text, _ := t[1].(bool)
+	data, _ := t[2].([]byte)
+	w.asgi.Deliver(topic, text, data)
+}
+
 func (w *worker) askRetire(reason string) {
 	w.retireOnce.Do(func() { w.retire <- reason })
 }
@@ -445,7 +478,11 @@ func (w *worker) shutdown() int {
 	err := w.srv.Shutdown(ctx)
 	if w.asgi != nil {
 		// HTTP is done: WebSockets get 1001, then the lifespan shutdown.
-		if aerr := w.asgi.Shutdown(ctx, 1001); aerr != nil {
+		code := int(w.closeCode.Load())
+		if code == 0 {
+			code = 1001
+		}
+		if aerr := w.asgi.Shutdown(ctx, code); aerr != nil {
 			w.log.Printf("error: %v", aerr)
 		}
 		for i := 0; i < 100 && w.active.Load() > 0; i++ {

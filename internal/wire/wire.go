@@ -94,7 +94,16 @@
 //	                             reached --max-requests, or a request overran
 //	                             --timeout); it goes on serving until Shutdown
 //	Shutdown   server -> worker  stop accepting, finish the requests held (up to
-//	                             the graceful timeout), exit
+//	                             the graceful timeout), exit; payload empty (the
+//	                             server stops: WebSockets get 1001) or "restart"
+//	                             (a reload or recycle: 1012)
+//	Subscribers worker -> server id=0, payload (topic str, n int): the worker now
+//	                             has n subscribers to topic (hornbeam.subscribe,
+//	                             ws_subscribe); 0 removes it
+//	Publish    server -> worker  id=0, payload (topic str, text bool, data bytes):
+//	                             a hornbeam.publish for a topic the worker has
+//	                             subscribers to (the publish itself is a state
+//	                             call, so any worker of any mode can publish)
 package wire
 
 import (
@@ -130,6 +139,10 @@ const (
 	ChildExit byte = 25
 	Load      byte = 26 // embedded workers only
 	Retire    byte = 27 // embedded workers only
+	// Subscribers goes worker -> server, Publish server -> worker:
+	// embedded workers only.
+	Subscribers byte = 28
+	Publish     byte = 29
 )
 
 // HeaderSize is the size of a frame header in bytes.
@@ -170,6 +183,10 @@ func TypeName(t byte) string {
 		return "Load"
 	case Retire:
 		return "Retire"
+	case Subscribers:
+		return "Subscribers"
+	case Publish:
+		return "Publish"
 	case Fork:
 		return "Fork"
 	case Forked:

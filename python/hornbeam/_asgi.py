@@ -25,6 +25,7 @@ side has taken the previous one: WANT).
 
 import asyncio
 import collections
+import contextvars
 import os
 import sys
 import traceback
@@ -41,6 +42,7 @@ EV_CANCEL = 8  # the request timed out: cancel its task
 EV_LIFESPAN = 9  # "startup" or "shutdown"
 EV_STOP = 10  # stop the loop
 EV_PING = 11  # answer PONG: the loop is alive
+EV_PUBLISH = 12  # topic, is_text, data: for this worker's subscribe() iterators
 
 # Python -> Go ops: (OP_*, stream id, ...)
 OP_START = 1  # status, headers, trailers
@@ -55,6 +57,12 @@ OP_DONE = 9  # error text or None: the app's task ended
 OP_WANT = 10  # the next body chunk or message may come
 OP_LIFESPAN = 11  # phase, outcome ("complete", "failed", "unsupported"), message
 OP_PONG = 12
+OP_SUBSCRIBE = 13  # topic, on: stream id 0 for subscribe(), else a WebSocket's (ws_subscribe)
+
+# The worker's Runner, for hornbeam.subscribe and ws_subscribe.
+RUNNER = None
+# The stream whose task is running (set in each task's own context).
+_CURRENT = contextvars.ContextVar("hornbeam_asgi_stream")
 
 ASGI = {"version": "3.0", "spec_version": "2.4"}
 
@@ -254,6 +262,9 @@ class Runner:
         self.streams = {}
         self.state = {}
         self.lifespan = None  # the lifespan stream
+        self.subs = {}  # topic -> set of Subscription
+        global RUNNER
+        RUNNER = self
 
     def run(self):
         try:
@@ -311,6 +322,10 @@ class Runner:
             elif kind == EV_CANCEL:
                 if st is not None and st.task is not None:
                     st.task.cancel()
+            elif kind == EV_PUBLISH:
+                msg = ev[4].decode("utf-8") if ev[3] else ev[4]
+                for sub in self.subs.get(ev[2], ()):
+                    sub._put(msg)
             elif kind == EV_PING:
                 self.emit((OP_PONG, 0))
             elif kind == EV_LIFESPAN:
@@ -348,6 +363,7 @@ class Runner:
         st.task = self.loop.create_task(self._call(st, scope))
 
     async def _call(self, st, scope):
+        _CURRENT.set(st)
         err = None
         try:
             if self.version == "2":
@@ -367,6 +383,38 @@ class Runner:
         finally:
             del self.streams[st.sid]
         self.emit((OP_DONE, st.sid, err))
+
+    # Pub/sub (hornbeam.subscribe, unsubscribe, ws_subscribe).
+
+    def subscribe(self, topic):
+        if type(topic) is not str:
+            raise TypeError("a topic must be a str, got %s" % type(topic).__name__)
+        sub = Subscription(self, topic)
+        subs = self.subs.setdefault(topic, set())
+        subs.add(sub)
+        if len(subs) == 1:
+            self.emit((OP_SUBSCRIBE, 0, topic, True))
+        return sub
+
+    def _drop(self, sub):
+        subs = self.subs.get(sub.topic)
+        if subs is not None and sub in subs:
+            subs.discard(sub)
+            if not subs:
+                del self.subs[sub.topic]
+                self.emit((OP_SUBSCRIBE, 0, sub.topic, False))
+
+    def unsubscribe(self, topic):
+        for sub in list(self.subs.get(topic, ())):
+            sub.close()
+
+    def ws_subscribe(self, topic, on):
+        if type(topic) is not str:
+            raise TypeError("a topic must be a str, got %s" % type(topic).__name__)
+        st = _CURRENT.get(None)
+        if st is None or st.kind != "websocket":
+            raise RuntimeError("ws_subscribe() must be called from a WebSocket's task")
+        self.emit((OP_SUBSCRIBE, st.sid, topic, on))
 
     # Lifespan: one task for the worker, started by Go before it serves.
 
@@ -416,6 +464,61 @@ class Runner:
             outcome, text = "unsupported", traceback.format_exc()
         if phase[0] in ("startup", "shutdown"):
             self.emit((OP_LIFESPAN, 0, phase[0], outcome, text))
+
+
+class Subscription:
+    """The messages published to a topic, as an async iterator; it ends
+    once closed (close(), unsubscribe(topic), or leaving `async with`).
+    It keeps at most MAX_QUEUED messages not yet taken, dropping the
+    oldest beyond."""
+
+    MAX_QUEUED = 10000
+
+    def __init__(self, runner, topic):
+        self.runner = runner
+        self.topic = topic
+        self.queue = collections.deque()
+        self.waiter = None
+        self.closed = False
+        self.dropped = 0
+
+    def _put(self, msg):
+        if len(self.queue) >= self.MAX_QUEUED:
+            self.queue.popleft()
+            self.dropped += 1
+        self.queue.append(msg)
+        self._wake()
+
+    def _wake(self):
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.runner._drop(self)
+            self._wake()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        while not self.queue:
+            if self.closed:
+                raise StopAsyncIteration
+            self.waiter = self.runner.loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return self.queue.popleft()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        self.close()
 
 
 _EXTENSIONS = {

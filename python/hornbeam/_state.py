@@ -256,6 +256,8 @@ class _Local:
                 return sorted(out, key=lambda k: k.encode("utf-8", "surrogatepass") if type(k) is str else k)
             if op == "stats":
                 return {"workers": [], "local": True}
+            if op == "publish":
+                return 0  # no server: no subscribers
         raise ValueError("unknown state operation %r" % (op,))
 
 
@@ -334,3 +336,19 @@ def keys(prefix=None):
 
 def stats():
     return _backend("stats")
+
+
+def publish(topic, message):
+    """message: str (a text message), bytes, or anything json.dumps takes
+    (sent as JSON text, as the Erlang Hornbeam does)."""
+    if type(topic) is not str:
+        raise TypeError("a topic must be a str, got %s" % type(topic).__name__)
+    if isinstance(message, str):
+        text, data = True, message.encode("utf-8")
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        text, data = False, bytes(message)
+    else:
+        import json
+
+        text, data = True, json.dumps(message, separators=(",", ":")).encode("utf-8")
+    return _backend("publish", topic, text, data)
