@@ -3,11 +3,19 @@ package asgi_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -60,10 +68,10 @@ func TestScope(t *testing.T) {
 	res.Body.Close()
 	var sc struct {
 		Type, Method, Path, RawPath, QueryString, RootPath, HTTPVersion, Scheme string
-		Asgi                                                                 map[string]string
-		Headers                                                              [][2]string
-		Client, Server                                                       []any
-		Extensions                                                           []string
+		Asgi                                                                    map[string]string
+		Headers                                                                 [][2]string
+		Client, Server                                                          []any
+		Extensions                                                              []string
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
@@ -392,4 +400,76 @@ func TestProcessModeSaysHow(t *testing.T) {
 	if err == nil || !strings.Contains(out, "asgi_hello:app is an ASGI application") || !strings.Contains(out, "-k asgi") {
 		t.Fatalf("want a failure naming -k asgi, got %v:\n%s", err, out)
 	}
+}
+
+// A task that blocks the event loop past --timeout gets the worker's
+// stacks logged and the worker replaced.
+func TestBlockedLoop(t *testing.T) {
+	s := start(t, nil, "asgi_app:app", "--timeout", "1s", "--graceful-timeout", "2s")
+	_, pid := s.get("/pid")
+	go http.Get(s.url("/block?s=30"))
+	s.waitLog(10*time.Second, "ASGI event loop has not answered for 1s", "time.sleep(float(_q(scope", "MainThread")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if code, now := s.get("/pid"); code == 200 && now != pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the blocked worker was not replaced")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Over TLS (HTTP/2 by ALPN) the scope says https and HTTP/2, and the tls
+// extension gives the version and cipher suite.
+func TestTLSScope(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSigned(t, cert, key)
+	s := start(t, nil, "asgi_app:app", "--certfile", cert, "--keyfile", key)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	res, err := client.Get("https://" + s.addr + "/scope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var sc struct {
+		Scheme      string `json:"scheme"`
+		HTTPVersion string `json:"http_version"`
+		TLS         *struct {
+			Version int   `json:"tls_version"`
+			Cipher  int   `json:"cipher_suite"`
+			Chain   []any `json:"client_cert_chain"`
+		} `json:"tls"`
+	}
+	if err := json.Unmarshal(body, &sc); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	if sc.Scheme != "https" || sc.HTTPVersion != "2" || sc.TLS == nil {
+		t.Fatalf("scheme %q, http_version %q, tls %v: %s", sc.Scheme, sc.HTTPVersion, sc.TLS, body)
+	}
+	if sc.TLS.Version != tls.VersionTLS13 || sc.TLS.Cipher != int(res.TLS.CipherSuite) || len(sc.TLS.Chain) != 0 {
+		t.Errorf("tls extension %+v, want version %#x, cipher %#x, no client chain", *sc.TLS, tls.VersionTLS13, res.TLS.CipherSuite)
+	}
+}
+
+func writeSelfSigned(t *testing.T, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 }

@@ -1,6 +1,7 @@
 package asgi
 
 import (
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
@@ -319,9 +320,11 @@ func (s *Server) bodyError(w http.ResponseWriter, err error) int {
 
 // appendScope writes the scope tuple _asgi.Runner._scope reads: (type,
 // http_version, method, scheme, path, raw_path, query_string, root_path,
-// headers, client, server, subprotocols).
+// headers, client, server, subprotocols, tls), tls being None or
+// (tls_version, cipher_suite, [client certificate PEM, ...], client
+// subject or None).
 func appendScope(e *pymarshal.Encoder, r *http.Request, kind string) {
-	e.BeginTuple(12)
+	e.BeginTuple(13)
 	e.Str(kind)
 	switch {
 	case r.ProtoMajor >= 2:
@@ -360,6 +363,22 @@ func appendScope(e *pymarshal.Encoder, r *http.Request, kind string) {
 	e.BeginList(len(subs))
 	for _, p := range subs {
 		e.Str(p)
+	}
+	if r.TLS == nil {
+		e.None()
+		return
+	}
+	e.BeginTuple(4)
+	e.Int(int64(r.TLS.Version))
+	e.Int(int64(r.TLS.CipherSuite))
+	e.BeginList(len(r.TLS.PeerCertificates))
+	for _, c := range r.TLS.PeerCertificates {
+		e.Str(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
+	}
+	if len(r.TLS.PeerCertificates) > 0 {
+		e.Str(r.TLS.PeerCertificates[0].Subject.String())
+	} else {
+		e.None()
 	}
 }
 

@@ -5,7 +5,7 @@ extension hornbeam serves; the asgi package's tests drive it.
 
 HTTP paths: /scope (the scope as JSON), /body (length and sha256 of the
 body), /disconnect (starts a response, then waits on receive() and tries
-to send after the client left), /sleep?s=N, /hints (103 Early Hints),
+to send after the client left), /sleep?s=N, /block?s=N (time.sleep in the loop), /hints (103 Early Hints),
 /trailers, /file?path=P (pathsend), /stream?chunks=N (64 KiB each, counted
 in /events), /error, /noresponse, /state (what lifespan startup stored),
 /events. WebSocket paths: /ws/echo, /ws/close (4001 "bye"), /ws/deny
@@ -130,6 +130,7 @@ async def app(scope, receive, send):
         s["query_string"] = scope["query_string"].decode("latin-1")
         s["headers"] = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]]
         s["extensions"] = sorted(scope.get("extensions", {}))
+        s["tls"] = scope.get("extensions", {}).get("tls")
         return await _json(send, s)
     if path == "/body":
         chunks = await _body(receive)
@@ -154,6 +155,11 @@ async def app(scope, receive, send):
             EVENTS["cancelled"] += 1
             raise
         return await _text(send, "slept\n")
+    if path == "/block":
+        import time
+
+        time.sleep(float(_q(scope, "s", "1")))  # a synchronous call in async code: blocks the loop
+        return await _text(send, "blocked\n")
     if path == "/hints":
         await send({"type": "http.response.early_hint", "links": [b"</style.css>; rel=preload; as=style"]})
         return await _text(send, "hinted\n")

@@ -238,6 +238,9 @@ func (w *worker) run(frontend Frontend) int {
 	stop := make(chan struct{})
 	go w.control(stop)
 	go w.report(stop)
+	if w.asgi != nil && w.cfg.Timeout > 0 {
+		go w.heartbeat(stop)
+	}
 	for {
 		select {
 		case <-stop:
@@ -441,6 +444,40 @@ func (w *worker) count(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rw, r)
 	})
+}
+
+// heartbeat checks that the ASGI event loop answers within --timeout: a
+// task that blocks it (a sync call in async code) stalls every request of
+// the worker, and cancelling cannot reach it. Then the Python stacks are
+// logged (the loop's shows the call that blocks it) and the worker stops
+// taking connections and asks to be replaced.
+func (w *worker) heartbeat(stop <-chan struct{}) {
+	every := min(max(w.cfg.Timeout/4, 100*time.Millisecond), time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if w.asgi.Alive(w.cfg.Timeout) {
+			continue
+		}
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		w.log.Printf("error: worker %d: its ASGI event loop has not answered for %s (--timeout): a task blocks it (a synchronous call in async code? use run_in_executor); it takes no more connections and is replaced. The Python threads (the loop runs in MainThread):\n%s",
+			os.Getpid(), w.cfg.Timeout, w.app.Stacks(2*time.Second))
+		w.stuck.Add(1)
+		w.stopAccepting.Do(func() {
+			go w.srv.Shutdown(context.Background())
+		})
+		w.askRetire(fmt.Sprintf("its ASGI event loop was blocked for %s (--timeout %s)", w.cfg.Timeout, w.cfg.Timeout))
+		return
+	}
 }
 
 // subscribers is asgi's OnSubscribers: the master sends this worker the

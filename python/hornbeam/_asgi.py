@@ -349,6 +349,8 @@ class Runner:
             "state": self.state.copy(),
             "extensions": _EXTENSIONS[kind],
         }
+        if s[12] is not None:
+            scope["extensions"] = dict(scope["extensions"], tls=_tls(s[12]))
         if kind == "http":
             scope["method"] = s[2]
         else:
@@ -464,6 +466,20 @@ class Runner:
             outcome, text = "unsupported", traceback.format_exc()
         if phase[0] in ("startup", "shutdown"):
             self.emit((OP_LIFESPAN, 0, phase[0], outcome, text))
+
+
+def _tls(t):
+    """The tls extension's dict from (version, cipher suite, client PEMs,
+    the client certificate's subject as an RFC 4514 string or None)."""
+    version, cipher, chain, name = t
+    return {
+        "server_cert": None,
+        "client_cert_chain": list(chain),
+        "client_cert_name": name,
+        "client_cert_error": None,
+        "tls_version": version,
+        "cipher_suite": cipher,
+    }
 
 
 class Subscription:
