@@ -5,6 +5,7 @@ package main
 // real worker processes.
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -353,7 +354,9 @@ func TestWorkerUserAndGroup(t *testing.T) {
 		{[]string{"-u", "daemon"}, 2, "not root"},
 		{[]string{"-u", "nobody", "-g", "nogroup", "--print-config"}, 0, ""},
 	} {
-		cmd := exec.Command(bin, append([]string{"--python", python, "--pythonpath", testdata(t)}, append(c.args, "ok_app")...)...)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, append([]string{"--python", python, "--pythonpath", testdata(t)}, append(c.args, "ok_app")...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		cmd.Dir = "/"
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "TMPDIR=/tmp"}
