@@ -54,13 +54,17 @@ func TestReloadUnderLoad(t *testing.T) {
 						resp, err := client.Get(s.URL + "/")
 						total.Add(1)
 						if err != nil {
-							failed.Add(1)
+							if failed.Add(1) <= 3 {
+								t.Logf("request failed: %v", err)
+							}
 							continue
 						}
 						b, _ := io.ReadAll(resp.Body)
 						resp.Body.Close()
 						if resp.StatusCode != 200 {
-							failed.Add(1)
+							if failed.Add(1) <= 3 {
+								t.Logf("request failed: %d %q", resp.StatusCode, b)
+							}
 						}
 						if string(b) == "v2" {
 							sawV2.Store(true)

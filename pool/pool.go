@@ -156,11 +156,55 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("python interpreter %q not found: install Python 3 or pass --python /usr/bin/python3 (or --venv DIR)", cfg.Python)
 	}
 	cfg.Python = path
+	if cfg.Embedded != nil {
+		e := *cfg.Embedded
+		e.Listeners = make([]*os.File, len(cfg.Embedded.Listeners))
+		for i, f := range cfg.Embedded.Listeners {
+			if e.Listeners[i], err = inheritable(f); err != nil {
+				return nil, err
+			}
+		}
+		cfg.Embedded = &e
+	}
 	if cfg.Embedded != nil && cfg.Preload {
 		cfg.Preload = false
 		cfg.ErrorLog.Printf("warning: --preload does nothing in the embedded worker mode: a worker is a Go process, which cannot fork once its runtime runs, so each worker imports the app itself (README \"Worker modes\")")
 	}
 	return &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers), forked: map[int]*worker{}, target: cfg.Workers, done: make(chan struct{})}, nil
+}
+
+// inheritable returns a copy of the listening socket f for the embedded
+// workers, which os/exec can pass to each worker it starts without putting
+// the socket in blocking mode. The mode belongs to the socket, shared by
+// every process that holds it, and os.File.Fd (which os/exec calls) sets
+// blocking mode on a File that net made (TCPListener.File): a worker's
+// accept loop would then sit in accept(2), where closing the listener does
+// not stop it, and a retiring worker would wait for a connection it should
+// no longer take. A File made by os.NewFile on a blocking descriptor is
+// left alone by Fd; the socket is then made non-blocking again.
+func inheritable(f *os.File) (*os.File, error) {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", f.Name(), err)
+	}
+	nfd, derr := -1, error(nil)
+	if err := sc.Control(func(fd uintptr) { nfd, derr = syscall.Dup(int(fd)) }); err != nil {
+		return nil, fmt.Errorf("listener %s: %w", f.Name(), err)
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("listener %s: dup: %w", f.Name(), derr)
+	}
+	syscall.CloseOnExec(nfd)
+	if err := syscall.SetNonblock(nfd, false); err != nil {
+		syscall.Close(nfd)
+		return nil, fmt.Errorf("listener %s: %w", f.Name(), err)
+	}
+	nf := os.NewFile(uintptr(nfd), f.Name())
+	if err := syscall.SetNonblock(nfd, true); err != nil {
+		nf.Close()
+		return nil, fmt.Errorf("listener %s: %w", f.Name(), err)
+	}
+	return nf, nil
 }
 
 // Config returns the configuration the pool runs with.

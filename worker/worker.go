@@ -171,7 +171,8 @@ type worker struct {
 	obsMu sync.Mutex
 	obs   []byte // each request since the last Load: status, microseconds (uint32 LE each)
 
-	act activity // the requests running, and report's nudge
+	act   activity    // the requests running, and report's nudge
+	conns connTracker // the listeners and the connections not yet sending (drain)
 }
 
 // maxObservations bounds the requests a Load frame reports one by one
@@ -196,7 +197,7 @@ func (w *worker) timedOut(r *http.Request, elapsed time.Duration) {
 	w.stuck.Add(1)
 	w.log.Printf("error: worker %d takes no more connections, finishes its other requests (up to %s) and is replaced", os.Getpid(), w.grace())
 	w.stopAccepting.Do(func() {
-		go w.srv.Shutdown(context.Background()) // closes the listeners now; waits in its goroutine
+		go w.drain(context.Background()) // stops accepting now; waits in its goroutine
 	})
 	w.askRetire(fmt.Sprintf("request %s %s timed out after %s (--timeout %s)", r.Method, r.URL.Path, elapsed, w.cfg.Timeout))
 }
@@ -257,8 +258,11 @@ func (w *worker) run(frontend Frontend) int {
 	}
 }
 
-// listeners wraps the inherited listening sockets.
+// listeners wraps the inherited listening sockets, so that drain can stop
+// accepting before the server shuts down, and installs on w.srv (before it
+// serves) the hook that tracks the connections not yet sending.
 func (w *worker) listeners() ([]net.Listener, error) {
+	w.conns.track(w.srv)
 	var out []net.Listener
 	for i := 0; i < w.cfg.Listeners; i++ {
 		f := os.NewFile(uintptr(fdListeners+i), "hornbeam-listener-"+strconv.Itoa(i))
@@ -270,6 +274,113 @@ func (w *worker) listeners() ([]net.Listener, error) {
 		out = append(out, ln)
 	}
 	return out, nil
+}
+
+// drain stops serving without losing a request: http.Server.Shutdown
+// drops, unanswered, a request it reads after it began (a connection the
+// worker had just accepted, whose client cannot know to retry). So the
+// worker first stops accepting (the listening sockets stay open in the
+// other workers, which take the new connections), turns keep-alive off
+// (every response from now on says Connection: close; idle connections
+// close, and a client retries a request sent on one as it closed, as with
+// any server), waits for the connections accepted but not yet sending to
+// send (up to a second), and only then shuts the server down, which waits
+// for the requests running.
+func (w *worker) drain(ctx context.Context) error {
+	w.conns.stopAccepting()
+	w.srv.SetKeepAlivesEnabled(false)
+	w.conns.waitFresh(time.Second)
+	return w.srv.Shutdown(ctx)
+}
+
+// connTracker knows the listeners and the connections accepted that have
+// not sent their first request yet.
+type connTracker struct {
+	lns   []*stoppableListener
+	stop  sync.Once
+	mu    sync.Mutex
+	fresh map[net.Conn]struct{}
+	n     atomic.Int64 // len(fresh), read without the lock on every request
+}
+
+// track chains a ConnState hook on srv (before it serves).
+func (t *connTracker) track(srv *http.Server) {
+	t.fresh = map[net.Conn]struct{}{}
+	prev := srv.ConnState
+	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			t.mu.Lock()
+			t.fresh[c] = struct{}{}
+			t.n.Store(int64(len(t.fresh)))
+			t.mu.Unlock()
+		} else if t.n.Load() > 0 {
+			t.mu.Lock()
+			delete(t.fresh, c)
+			t.n.Store(int64(len(t.fresh)))
+			t.mu.Unlock()
+		}
+		if prev != nil {
+			prev(c, s)
+		}
+	}
+}
+
+// stopAccepting stops every listener and waits (up to a second) until
+// each Serve loop is parked in Accept: every connection accepted before
+// has been handed to the server (and counted fresh).
+func (t *connTracker) stopAccepting() {
+	t.stop.Do(func() {
+		for _, l := range t.lns {
+			l.stopped.Store(true)
+			l.Listener.Close()
+		}
+	})
+	deadline := time.After(time.Second)
+	for _, l := range t.lns {
+		select {
+		case <-l.parked:
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// waitFresh waits until no accepted connection is still to send its first
+// request, up to d.
+func (t *connTracker) waitFresh(d time.Duration) {
+	for end := time.Now().Add(d); t.n.Load() > 0 && time.Now().Before(end); {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// stoppableListener is an inherited listener that drain can stop without
+// ending its Serve loop: once stopped, Accept waits for the server's
+// Shutdown to close it, so that Serve returns http.ErrServerClosed.
+type stoppableListener struct {
+	net.Listener
+	stopped   atomic.Bool
+	parked    chan struct{} // closed when Accept waits, stopped
+	closed    chan struct{} // closed by Close
+	parkOnce  sync.Once
+	closeOnce sync.Once
+}
+
+func (l *stoppableListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil && l.stopped.Load() {
+		l.parkOnce.Do(func() { close(l.parked) })
+		<-l.closed
+		return nil, net.ErrClosed
+	}
+	return c, err
+}
+
+func (l *stoppableListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	if l.stopped.Load() {
+		return nil
+	}
+	return l.Listener.Close()
 }
 
 // control reads the master's frames: Shutdown (or the socket closing, the
@@ -512,7 +623,7 @@ func (w *worker) askRetire(reason string) {
 func (w *worker) shutdown() int {
 	ctx, cancel := context.WithTimeout(context.Background(), w.grace())
 	defer cancel()
-	err := w.srv.Shutdown(ctx)
+	err := w.drain(ctx)
 	if w.asgi != nil {
 		// HTTP is done: WebSockets get 1001, then the lifespan shutdown.
 		code := int(w.closeCode.Load())
