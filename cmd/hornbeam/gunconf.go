@@ -45,6 +45,7 @@ type gunConf struct {
 	settings map[string]any // the file's settings, JSON-decoded (numbers as json.Number)
 	hooks    []string       // the hook functions it defines
 	app      string         // wsgi_app
+	sysPath  []string       // entries the file put on sys.path (not seen by the workers: a warning)
 }
 
 // gunicornConfigFile reports whether a --config names a gunicorn
@@ -141,9 +142,15 @@ func readGunicornConf(path, dir, python string) (*gunConf, error) {
 		out := strings.TrimRight(stderr.String(), "\n")
 		return nil, usagef("%s: the file failed when %s ran it (fix it, or run it with python3 to see):\n%s", what, python, out)
 	}
+	if stderr.Len() > 0 {
+		os.Stderr.Write(stderr.Bytes()) // what the file printed, as gunicorn shows it
+	}
 	var raw struct {
-		Settings map[string]any `json:"settings"`
-		Hooks    []string       `json:"hooks"`
+		Settings map[string]any    `json:"settings"`
+		Hooks    []string          `json:"hooks"`
+		Environ  map[string]string `json:"environ"`
+		Unset    []string          `json:"unset"`
+		SysPath  []string          `json:"sys_path"`
 	}
 	dec := json.NewDecoder(&stdout)
 	dec.UseNumber()
@@ -151,6 +158,15 @@ func readGunicornConf(path, dir, python string) (*gunConf, error) {
 		return nil, usagef("%s: reading its settings from %s: %v", what, python, err)
 	}
 	g.settings, g.hooks = raw.Settings, raw.Hooks
+	// The file ran in gunicorn's master, so what it did to os.environ
+	// reached the workers: the same here.
+	for k, v := range raw.Environ {
+		os.Setenv(k, v)
+	}
+	for _, k := range raw.Unset {
+		os.Unsetenv(k)
+	}
+	g.sysPath = raw.SysPath
 	return g, nil
 }
 
@@ -202,13 +218,30 @@ func (g *gunConf) apply(fs *pflag.FlagSet, c *config, src sources) error {
 	warn := func(format string, args ...any) {
 		c.ignored = append(c.ignored, "warning: "+g.path+": "+fmt.Sprintf(format, args...))
 	}
+	if len(g.sysPath) > 0 {
+		warn("the file adds %s to sys.path, which hornbeam's workers do not see: set pythonpath = %q instead (or --pythonpath)", strings.Join(g.sysPath, ", "), strings.Join(g.sysPath, ","))
+	}
 	for _, h := range g.hooks {
 		if o, ok := gunicornOnly[h]; ok && o.refuse {
 			c.refused = append(c.refused, fmt.Sprintf("%s: %s is not supported: %s", g.path, h, o.why))
 		}
 	}
+	flagFor := func(k string) string {
+		if name, ok := gunicornFlagNames[k]; ok {
+			return name
+		}
+		return strings.ReplaceAll(k, "_", "-")
+	}
 	for _, k := range names {
 		v := g.settings[k]
+		if low := strings.ToLower(k); k != low {
+			// Not a setting (gunicorn's are lower case): a constant of the
+			// file's own, unless it is a setting in the wrong case.
+			if _, only := gunicornOnly[low]; only || low == "wsgi_app" || fs.Lookup(flagFor(low)) != nil && !notInFile[flagFor(low)] {
+				warn("%s is not read: gunicorn's settings are lower case (%s)", k, low)
+			}
+			continue
+		}
 		if k == "wsgi_app" {
 			if s, ok := v.(string); ok && s != "" {
 				g.app = s
@@ -231,12 +264,9 @@ func (g *gunConf) apply(fs *pflag.FlagSet, c *config, src sources) error {
 			}
 			continue
 		}
-		name, ok := gunicornFlagNames[k]
-		if !ok {
-			name = strings.ReplaceAll(k, "_", "-")
-		}
+		name := flagFor(k)
 		f := fs.Lookup(name)
-		if f == nil || notInFile[name] || k != strings.ToLower(k) {
+		if f == nil || notInFile[name] {
 			warn("%s is not a gunicorn setting hornbeam knows; ignored (gunicorn ignores it too; a misspelling?)", k)
 			continue
 		}

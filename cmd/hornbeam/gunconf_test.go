@@ -106,6 +106,8 @@ tmp_upload_dir = None
 capture_output = True
 tmp_upload_dir = "/var/tmp"
 wrokers = 5
+WORKERS = 5
+MY_CONSTANT = 1
 cpus = multiprocessing.cpu_count()
 
 def helper():
@@ -143,6 +145,7 @@ def helper():
 		}
 		check(t, stdout, want)
 		wantWarn := []string{
+			"hornbeam: warning: gunicorn.conf.py: WORKERS is not read: gunicorn's settings are lower case (workers)",
 			"hornbeam: warning: gunicorn.conf.py: capture_output = True has no effect: what the workers print always goes to the error log",
 			"hornbeam: warning: gunicorn.conf.py: cpus is not a gunicorn setting hornbeam knows; ignored",
 			"hornbeam: warning: gunicorn.conf.py: tmp_upload_dir = \"/var/tmp\" has no effect: request bodies above 64 KiB are spooled to TMPDIR",
@@ -275,6 +278,10 @@ func TestGunicornConfHooks(t *testing.T) {
 	port := freePort(t)
 	events := filepath.Join(dir, "events")
 	conf := fmt.Sprintf(`import os
+import sys
+os.environ["FROM_CONF_TOP"] = "set by the file"
+print("the config file prints this")
+sys.path.insert(0, "/nonexistent/extra")
 bind = "127.0.0.1:%d"
 workers = 2
 wsgi_app = "factory_app:create_app('from the conf')"
@@ -335,6 +342,14 @@ def nworkers_changed(server, new_value, old_value):
 	}
 	if n := len(workers(p.cmd.Process.Pid)); n != 2 {
 		t.Errorf("%d workers, want the file's 2", n)
+	}
+	if b := body(url + "/env/FROM_CONF_TOP"); b != "set by the file" {
+		t.Errorf("FROM_CONF_TOP in the worker: %q; the file's os.environ change should reach the workers, as in gunicorn's master", b)
+	}
+	for _, w := range []string{"the config file prints this", `adds /nonexistent/extra to sys.path, which hornbeam's workers do not see: set pythonpath = "/nonexistent/extra"`} {
+		if !strings.Contains(p.stderr.String(), w) {
+			t.Errorf("stderr lacks %q:\n%s", w, p.stderr)
+		}
 	}
 	if !until(5*time.Second, func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
@@ -400,8 +415,8 @@ def nworkers_changed(server, new_value, old_value):
 			}
 		}
 	}
-	if n := countPrefix(ev, "pre_request"); n != 2 {
-		t.Errorf("pre_request called %d times, want 2", n)
+	if n := countPrefix(ev, "pre_request"); n != 3 {
+		t.Errorf("pre_request called %d times, want 3", n)
 	}
 	if !strings.Contains(strings.Join(ev, "\n"), " GET /env/FROM_CONF  (1, 1)") {
 		t.Errorf("pre_request: no line with req.method, req.path, req.query and req.version")

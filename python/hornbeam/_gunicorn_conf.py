@@ -66,8 +66,20 @@ def _jsonable(v):
 
 def dump(location):
     """The settings of a configuration, for the server: {"settings": {name:
-    value}, "hooks": [names of hook functions defined]}."""
-    ns = load(location)
+    value}, "hooks": [names of hook functions defined], "environ": {name:
+    value set or changed by the file}, "unset": [names it removed],
+    "sys_path": [entries it added]}. What the file prints goes to stderr."""
+    env_before = dict(os.environ)
+    path_before = list(sys.path)
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        ns = load(location)
+    finally:
+        sys.stdout = out
+    environ = {k: v for k, v in os.environ.items() if env_before.get(k) != v}
+    unset = sorted(k for k in env_before if k not in os.environ)
+    sys_path = [os.path.abspath(p) for p in sys.path if p not in path_before]
     settings, hooks = {}, []
     for name, v in ns.items():
         if name.startswith("_"):
@@ -78,7 +90,7 @@ def dump(location):
         if isinstance(v, (types.ModuleType, type)) or callable(v):
             continue  # imports and helpers, as gunicorn ignores them
         settings[name] = _jsonable(v)
-    return {"settings": settings, "hooks": sorted(hooks)}
+    return {"settings": settings, "hooks": sorted(hooks), "environ": environ, "unset": unset, "sys_path": sys_path}
 
 
 # -- stand-ins for gunicorn's objects ------------------------------------------
