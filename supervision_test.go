@@ -21,12 +21,17 @@ import (
 
 // workerProcesses counts the live (not zombie) processes descending from
 // this test process that run the hornbeam worker runtime: the workers and
-// the zygote that forks them.
+// the zygote that forks them (process mode), or the embedded workers (this
+// test binary, started again as a worker).
 func workerProcesses(t *testing.T) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Skipf("no /proc: %v", err)
+	}
+	self, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
 	}
 	parent := map[int]int{}
 	isWorker := map[int]bool{}
@@ -51,11 +56,12 @@ func workerProcesses(t *testing.T) int {
 		}
 		parent[pid] = ppid
 		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		isWorker[pid] = bytes.Contains(cmd, []byte("hornbeam._worker"))
+		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		isWorker[pid] = bytes.Contains(cmd, []byte("hornbeam._worker")) || exe == self
 	}
 	me, n := os.Getpid(), 0
 	for pid := range isWorker {
-		if !isWorker[pid] {
+		if !isWorker[pid] || pid == me {
 			continue
 		}
 		for p, hops := parent[pid], 0; p > 1 && hops < 8; p, hops = parent[p], hops+1 {
@@ -140,7 +146,7 @@ func TestSupervisionConverges(t *testing.T) {
 			waitFor(t, 30*time.Second, "the pool to settle on its target", func() bool {
 				target := s.Pool().Target()
 				ws := s.Stats().Workers
-				ok := len(ws) == target && workerProcesses(t) == target+1 // and the zygote
+				ok := len(ws) == target && workerProcesses(t) == target+zygotes(s)
 				slots := map[int]bool{}
 				for _, w := range ws {
 					ok = ok && w.State == "idle" && !slots[w.Slot]
@@ -164,17 +170,32 @@ func TestSupervisionConverges(t *testing.T) {
 	}
 }
 
+// zygotes is how many zygotes s runs beside its workers: one in the
+// process mode, none in the embedded mode.
+func zygotes(s *testServer) int {
+	if s.Embedded() {
+		return 0
+	}
+	return 1
+}
+
 // TestTimeoutSparesNeighbours: with several threads, a request past
 // --timeout gets 504 while the other requests on the same worker finish
-// normally; the worker is then replaced.
+// normally; the worker is then replaced, and its stuck thread's stack is
+// logged before it goes.
 func TestTimeoutSparesNeighbours(t *testing.T) {
 	s := start(t, "core", hornbeam.Options{Workers: 1, Threads: 4, Timeout: 2 * time.Second})
 	timeoutSparesNeighbour(t, s)
 	waitFor(t, 10*time.Second, "the old worker to be dumped and killed", func() bool {
-		return workerProcesses(t) == 2 // the replacement and the zygote
+		return workerProcesses(t) == 1+zygotes(s) // the replacement (and the zygote)
 	})
 	log := s.Log.String()
-	contains(t, log, "finishes its 1 other(s)", "error log")
+	if s.Embedded() { // the worker itself stops taking connections and exits
+		contains(t, log, "takes no more connections, finishes its other requests (up to 30s) and is replaced", "error log")
+		contains(t, log, "timed out after 2", "error log")
+	} else {
+		contains(t, log, "finishes its 1 other(s)", "error log")
+	}
 	contains(t, log, "in application", "error log (the stuck thread's stack)")
 }
 
