@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/spf13/pflag"
 
 	"github.com/hornbeam-go/hornbeam"
@@ -73,12 +74,29 @@ func (c *config) applyConfig(fs *pflag.FlagSet, src sources) (app string, err er
 		}
 		path = p
 	} else if !gunicornConfigFile(path) {
-		return "", applyFile(fs, path, src)
+		var raw map[string]any
+		_, tomlErr := toml.DecodeFile(path, &raw)
+		if tomlErr == nil || filepath.Ext(path) == ".toml" {
+			return "", applyFile(fs, path, src)
+		}
+		// Not TOML: gunicorn reads any -c file as Python (with a warning
+		// when it lacks the .py extension).
+		g, err := readGunicornConf(path, c.chdir, c.interpreter())
+		if err != nil {
+			return "", usagef("--config %s is neither TOML (%v) nor a gunicorn configuration that runs: %v", path, tomlErr, err)
+		}
+		c.ignored = append(c.ignored, "warning: --config "+path+" is not TOML: read as a gunicorn configuration (Python; name it .py to say so)")
+		return c.useGunicornConf(g, fs, src)
 	}
 	g, err := readGunicornConf(path, c.chdir, c.interpreter())
 	if err != nil {
 		return "", err
 	}
+	return c.useGunicornConf(g, fs, src)
+}
+
+// useGunicornConf applies a gunicorn configuration read.
+func (c *config) useGunicornConf(g *gunConf, fs *pflag.FlagSet, src sources) (string, error) {
 	c.gconf = g
 	if err := g.apply(fs, c, src); err != nil {
 		return "", err

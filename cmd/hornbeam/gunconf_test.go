@@ -490,3 +490,26 @@ def post_request(worker, req, environ, resp):
 		t.Errorf("embedded mode with a post_fork hook: exit %d, %q; want one warning", code, stderr)
 	}
 }
+
+// A -c file without the .py extension that is not TOML is read as a
+// gunicorn configuration, as gunicorn reads any -c file, with a warning;
+// a .toml that does not parse stays a TOML error.
+func TestGunicornConfWithoutExtension(t *testing.T) {
+	needPython(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "gunicorn_settings"), "import os\nworkers = 5\nbind = ['127.0.0.1:9005']\n")
+	stdout, stderr, code := runIn(t, dir, nil, "-c", "gunicorn_settings", "--print-config")
+	if code != 0 || !strings.Contains(stdout, "\nworkers = 5  # file gunicorn_settings\n") || !strings.Contains(stderr, "is not TOML: read as a gunicorn configuration") {
+		t.Errorf("-c gunicorn_settings: exit %d\n%s%s", code, stdout, stderr)
+	}
+	writeFile(t, filepath.Join(dir, "bad.toml"), "workers = (\n")
+	_, stderr, code = runIn(t, dir, nil, "-c", "bad.toml", "--print-config")
+	if code != 2 || !strings.Contains(stderr, "--config bad.toml: toml") {
+		t.Errorf("-c bad.toml: exit %d, %q; want 2 and the TOML error", code, stderr)
+	}
+	writeFile(t, filepath.Join(dir, "neither"), "workers = (\n")
+	_, stderr, code = runIn(t, dir, nil, "-c", "neither", "--print-config")
+	if code != 2 || !strings.Contains(stderr, "neither TOML") || !strings.Contains(stderr, "SyntaxError") {
+		t.Errorf("-c neither: exit %d, %q; want 2, the TOML and the Python errors", code, stderr)
+	}
+}
