@@ -1,6 +1,7 @@
 package hornbeam
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -76,32 +77,77 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 		return nil, err
 	}
 	timeout := max(o.Timeout, 0)
-	ms, err := ParseMounts(o.Mounts, s.app)
-	if err != nil {
-		return nil, err
-	}
-	var mounts []worker.Mount
-	for _, m := range ms {
-		mounts = append(mounts, worker.Mount{Prefix: m.Prefix, App: m.App})
-	}
 	return &pool.Embedded{
 		Executable: exe,
 		Listeners:  files,
 		AccessLog:  o.AccessLog,
 		Observe:    s.metrics.observe,
+		// With no worker that can serve, the server answers 503 itself.
+		Unavailable: (&fallback{s: s}).set,
 		Env: func(limit, cpu int) []string {
 			cfg, _ := json.Marshal(worker.Config{
 				Python: inst.Executable, App: s.app, PythonPath: o.PythonPath, Threads: o.Threads,
 				Listeners: len(files), MaxRequests: limit, Timeout: timeout, CPU: cpu,
 				MaxBodySize: max(o.MaxBodySize, 0), SpoolThreshold: o.SpoolThreshold, BodyTimeout: max(o.BodyTimeout, 0),
 				GracefulTimeout: o.GracefulTimeout, StateVersions: s.versions != nil, Front: front,
-				Mounts:    mounts,
 				Interface: o.Interface, Lifespan: o.Lifespan, WSPingInterval: o.WSPingInterval,
 				WSPingTimeout: o.WSPingTimeout, WSMaxMessage: o.WSMaxMessageSize,
 			})
 			return []string{worker.EnvConfig + "=" + string(cfg)}
 		},
 	}, nil
+}
+
+// fallback serves the listeners from the server process while the
+// embedded mode has no worker that can (the pool's Unavailable: the app
+// does not start, so a worker's restart failed): every request, and
+// --health-path, gets 503 at once instead of waiting in the listen backlog
+// for a worker that may never come. It stops when a worker is ready.
+type fallback struct {
+	s   *Server
+	srv *http.Server // serving now; nil: not
+}
+
+func (f *fallback) set(down bool) {
+	if !down {
+		if f.srv != nil {
+			// Stop accepting (the workers take the connections), answer
+			// what was read, close the rest.
+			f.srv.SetKeepAlivesEnabled(false)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			if f.srv.Shutdown(ctx) != nil {
+				f.srv.Close()
+			}
+			cancel()
+			f.srv = nil
+		}
+		return
+	}
+	if f.srv != nil {
+		return
+	}
+	unavailable := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "Service Unavailable: no worker is running (the app does not start; see the error log)", http.StatusServiceUnavailable)
+	})
+	front, err := newFrontend(&f.s.opts, f.s.trust, unavailable, f.s.errorLog, func() int { return 0 })
+	if err != nil {
+		f.s.errorLog.Printf("error: answering 503 while no worker runs: %v", err)
+		return
+	}
+	// The pool's copies of the listening sockets: net.FileListener calls
+	// Fd, which leaves them non-blocking (see pool.inheritable).
+	for _, file := range f.s.pool.Config().Embedded.Listeners {
+		ln, err := net.FileListener(file)
+		if err != nil {
+			f.s.errorLog.Printf("error: answering 503 while no worker runs: %v", err)
+			continue
+		}
+		go front.http.Serve(front.listener(ln))
+	}
+	f.srv = front.http
+	f.s.errorLog.Printf("warning: no worker is running: the server answers 503 until one is")
 }
 
 // WorkerMain runs this process as an embedded worker and returns its exit

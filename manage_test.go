@@ -164,11 +164,18 @@ func TestHealth(t *testing.T) {
 	// Break the app on disk and kill the only worker: its replacement
 	// cannot import, so no worker is ready.
 	os.WriteFile(marker, nil, 0o644)
-	get(t, s.URL+"/die")
+	getOnce(s.URL + "/die") // the embedded worker cuts the connection as it dies
 	waitFor(t, 10*time.Second, "health to say 503", func() bool {
 		code, _ := get(t, s.URL+"/healthz")
 		return code == 503
 	})
+	if s.Embedded() {
+		// No worker serves the listeners: the server answers them itself.
+		contains(t, s.Log.String(), "no worker is running: the server answers 503 until one is", "error log")
+		if code, body := get(t, s.URL+"/anything"); code != 503 || !strings.Contains(body, "no worker is running") {
+			t.Errorf("a request with no worker running: %d %q, want 503", code, body)
+		}
+	}
 	os.Remove(marker)
 	waitFor(t, 20*time.Second, "health to recover", func() bool {
 		code, _ := get(t, s.URL+"/healthz")

@@ -94,6 +94,13 @@ type Embedded struct {
 	// asks to be replaced after limit requests (0: never) and runs on CPU
 	// cpu (-1: any; --cpu-affinity).
 	Env func(limit, cpu int) []string
+	// Unavailable, when set, is called with true once no worker is ready
+	// and a restart has failed (the app does not start: nobody serves the
+	// listeners, whose connections would wait in the backlog), and with
+	// false when a worker is ready again or the pool stops. The server
+	// may answer on the listeners meanwhile (Config().Embedded.Listeners).
+	// Calls come one at a time, in order.
+	Unavailable func(down bool)
 }
 
 // Pool is a set of supervised worker processes. Create it with New.
@@ -113,6 +120,10 @@ type Pool struct {
 	done     chan struct{} // closed by Stop
 	accessMu sync.Mutex    // one access log line at a time (embedded workers)
 	reloadMu sync.Mutex    // one Reload or Scale at a time
+
+	down  bool      // (mu) Embedded.Unavailable was told true last
+	downC chan bool // to the goroutine that calls Embedded.Unavailable
+	downD chan struct{}
 
 	zmu    sync.Mutex // serialises starting the zygote
 	zygote *worker    // (mu) with Preload: the process that forks workers
@@ -170,7 +181,34 @@ func New(cfg Config) (*Pool, error) {
 		cfg.Preload = false
 		cfg.ErrorLog.Printf("warning: --preload does nothing in the embedded worker mode: a worker is a Go process, which cannot fork once its runtime runs, so each worker imports the app itself (README \"Worker modes\")")
 	}
-	return &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers), forked: map[int]*worker{}, target: cfg.Workers, done: make(chan struct{})}, nil
+	p := &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers), forked: map[int]*worker{}, target: cfg.Workers, done: make(chan struct{})}
+	if cfg.Embedded != nil && cfg.Embedded.Unavailable != nil {
+		p.downC, p.downD = make(chan bool, 64), make(chan struct{})
+		go func() {
+			defer close(p.downD)
+			for down := range p.downC {
+				cfg.Embedded.Unavailable(down)
+			}
+		}()
+	}
+	return p, nil
+}
+
+// setDownLocked tells Embedded.Unavailable that no worker can serve
+// (down, only if none is ready) or that one can again.
+func (p *Pool) setDownLocked(down bool) {
+	if p.downC == nil || p.down == down {
+		return
+	}
+	if down {
+		for _, w := range p.workers {
+			if w.state == stateReady {
+				return
+			}
+		}
+	}
+	p.down = down
+	p.downC <- down // a transition at a time: the buffer is never full
 }
 
 // inheritable returns a copy of the listening socket f for the embedded
@@ -312,6 +350,7 @@ func (p *Pool) spawnAs(ctx context.Context, slot int, standby bool) (*worker, er
 	w.wasReady = true
 	w.standby = standby
 	p.workers = append(p.workers, w)
+	p.setDownLocked(false)
 	p.cfg.ErrorLog.Printf("booting worker with pid %d (slot %d)", w.pid, slot+1)
 	if !standby {
 		p.activateLocked(w, "")
@@ -586,6 +625,7 @@ func (p *Pool) restart(slot int, delay time.Duration) {
 		delay = min(max(2*delay, 100*time.Millisecond), 10*time.Second)
 		p.cfg.ErrorLog.Printf("error: cannot restart worker slot %d, retrying in %s: %v", slot+1, delay, err)
 		p.mu.Lock()
+		p.setDownLocked(true)
 		p.slots[slot].restarts++
 		p.mu.Unlock()
 	}
@@ -600,6 +640,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 		close(p.done)
 	}
 	p.stopping = true
+	p.setDownLocked(false)
 	for _, ch := range p.waiters {
 		close(ch)
 	}
@@ -643,6 +684,14 @@ func (p *Pool) Stop(ctx context.Context) error {
 		}
 	}
 	p.zwg.Wait()
+	p.mu.Lock()
+	c := p.downC
+	p.downC = nil
+	p.mu.Unlock()
+	if c != nil {
+		close(c)
+		<-p.downD // Embedded.Unavailable(false) has returned
+	}
 	return err
 }
 
