@@ -77,6 +77,14 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 		return nil, err
 	}
 	timeout := max(o.Timeout, 0)
+	ms, err := ParseMounts(o.Mounts, s.app)
+	if err != nil {
+		return nil, err
+	}
+	var mounts []worker.Mount
+	for _, m := range ms {
+		mounts = append(mounts, worker.Mount{Prefix: m.Prefix, App: m.App})
+	}
 	return &pool.Embedded{
 		Executable: exe,
 		Listeners:  files,
@@ -90,6 +98,7 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 				Listeners: len(files), MaxRequests: limit, Timeout: timeout, CPU: cpu,
 				MaxBodySize: max(o.MaxBodySize, 0), SpoolThreshold: o.SpoolThreshold, BodyTimeout: max(o.BodyTimeout, 0),
 				GracefulTimeout: o.GracefulTimeout, StateVersions: s.versions != nil, Front: front,
+				Mounts:    mounts,
 				Interface: o.Interface, Lifespan: o.Lifespan, WSPingInterval: o.WSPingInterval,
 				WSPingTimeout: o.WSPingTimeout, WSMaxMessage: o.WSMaxMessageSize,
 			})

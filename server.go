@@ -74,6 +74,7 @@ type Options struct {
 	ForwardedAllowIPs     []string      // proxies trusted for Forwarded/X-Forwarded-*; nil = 127.0.0.1, ::1
 	WorkerMode            string        // ModeProcess (default; ModeEmbedded for Interface "asgi") or ModeEmbedded
 	Interface             string        // "wsgi", "asgi", or "" (auto: the embedded mode recognises an ASGI app)
+	Mounts                []string      // "PREFIX=MODULE:CALLABLE": apps under path prefixes (embedded mode)
 	Lifespan              string        // ASGI lifespan: "auto" (default), "on" or "off"
 	WSPingInterval        time.Duration // ping idle WebSockets this often; default 20s; negative = never
 	WSPingTimeout         time.Duration // close a WebSocket whose pong takes longer; default 20s
@@ -122,8 +123,8 @@ func (o *Options) defaults() {
 	setDefault(&o.LimitRequestFields, 100)
 	setDefault(&o.LimitRequestFieldSize, 8190)
 	setDefault(&o.Python, "python3")
-	if o.WorkerMode == "" && o.Interface == "asgi" {
-		o.WorkerMode = ModeEmbedded // ASGI runs only there
+	if o.WorkerMode == "" && (o.Interface == "asgi" || len(o.Mounts) > 0) {
+		o.WorkerMode = ModeEmbedded // ASGI and mounts run only there
 	}
 	if len(o.PythonPath) == 0 {
 		o.PythonPath = []string{"."}
@@ -171,9 +172,11 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	app, err := ParseAppSpec(app)
-	if err != nil {
-		return nil, err
+	var err error
+	if app != "" || len(opts.Mounts) == 0 { // with --mount, the app at / is optional
+		if app, err = ParseAppSpec(app); err != nil {
+			return nil, err
+		}
 	}
 	s := &Server{opts: opts, app: app, errorLog: errorLogger(opts.ErrorLog), metrics: newMetrics(), serveErr: make(chan error, 8), done: make(chan struct{})}
 	ok := false
@@ -349,6 +352,12 @@ func (o Options) Validate() error {
 	default:
 		return bad("--worker-class", "%q: want wsgi or asgi", o.Interface)
 	}
+	if _, err := ParseMounts(o.Mounts, ""); err != nil {
+		return bad("--mount", "%v", err)
+	}
+	if len(o.Mounts) > 0 && o.WorkerMode == ModeProcess {
+		return bad("--mount", "mounts run only in the embedded worker mode: drop --worker-mode process (or use --worker-mode embedded)")
+	}
 	if o.Interface == "asgi" && o.WorkerMode == ModeProcess {
 		return bad("--worker-class", "asgi runs only in the embedded worker mode: drop --worker-mode process (or use --worker-mode embedded)")
 	}
@@ -457,6 +466,52 @@ func errorLogger(w io.Writer) *log.Logger {
 		ew = errlog.New(w, errlog.Info)
 	}
 	return ew.Logger()
+}
+
+// Mount is one --mount: an app under a path prefix ("" is the root).
+type Mount struct {
+	Prefix, App string
+}
+
+// ParseMounts checks --mount values, "PREFIX=MODULE:CALLABLE", and
+// returns them with app (the positional one, if not "") at the root
+// unless a mount is there. A prefix starts with "/", has no trailing "/"
+// (except "/" itself, the root) and appears once.
+func ParseMounts(values []string, app string) ([]Mount, error) {
+	var out []Mount
+	seen := map[string]bool{}
+	for _, v := range values {
+		prefix, spec, ok := strings.Cut(v, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want PREFIX=MODULE:CALLABLE, like /api=api:app", v)
+		}
+		if !strings.HasPrefix(prefix, "/") || (len(prefix) > 1 && strings.HasSuffix(prefix, "/")) || strings.ContainsAny(prefix, "?#% ") {
+			return nil, fmt.Errorf("%q: the prefix must start with / and not end with one (/api, or / for the root)", v)
+		}
+		if prefix == "/" {
+			prefix = ""
+		}
+		if seen[prefix] {
+			return nil, fmt.Errorf("%q: prefix %s is mounted twice", v, orRoot(prefix))
+		}
+		seen[prefix] = true
+		s, err := ParseAppSpec(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %v", v, err)
+		}
+		out = append(out, Mount{Prefix: prefix, App: s})
+	}
+	if app != "" && len(out) > 0 && !seen[""] {
+		out = append(out, Mount{App: app})
+	}
+	return out, nil
+}
+
+func orRoot(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
 }
 
 // ParseAppSpec checks "module:callable" and fills in the default callable

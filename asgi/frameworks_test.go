@@ -184,9 +184,16 @@ func checkShutdownFile(t *testing.T, s *server, file, want string) {
 
 func wsDial(t *testing.T, s *server, path string) *websocket.Conn {
 	t.Helper()
+	c, _ := wsDialOpts(t, s, path, nil)
+	return c
+}
+
+// wsDialOpts dials with options, and returns the handshake's response.
+func wsDialOpts(t *testing.T, s *server, path string, opts *websocket.DialOptions) (*websocket.Conn, *http.Response) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, res, err := websocket.Dial(ctx, "ws://"+s.addr+path, nil)
+	c, res, err := websocket.Dial(ctx, "ws://"+s.addr+path, opts)
 	if err != nil {
 		status := 0
 		if res != nil {
@@ -196,7 +203,22 @@ func wsDial(t *testing.T, s *server, path string) *websocket.Conn {
 	}
 	c.SetReadLimit(1 << 20) // the client's default is 32 KiB
 	t.Cleanup(func() { c.CloseNow() })
-	return c
+	return c, res
+}
+
+// wsRefused dials path and wants the handshake refused with status.
+func wsRefused(t *testing.T, s *server, path string, status int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, res, err := websocket.Dial(ctx, "ws://"+s.addr+path, nil)
+	if err == nil {
+		c.CloseNow()
+		t.Fatalf("dial %s: accepted, want %d", path, status)
+	}
+	if res == nil || res.StatusCode != status {
+		t.Errorf("dial %s: %v (response %v), want status %d", path, err, res, status)
+	}
 }
 
 // wsRead reads one message within 5 s.
@@ -350,6 +372,28 @@ func TestFrameworkFastAPILifespan(t *testing.T) {
 	checkShutdownFile(t, s, file, "after 1 startup")
 }
 
+// --timeout cancels a slow request's task (504; FastAPI's handler sees
+// the CancelledError), and does not limit a WebSocket.
+func TestFrameworkFastAPITimeout(t *testing.T) {
+	needPython(t, "fastapi")
+	s := start(t, nil, "asgi_fastapi:app", "--timeout", "1")
+	t0 := time.Now()
+	code, body := s.get("/slow?s=10")
+	if code != 504 || time.Since(t0) > 5*time.Second {
+		t.Errorf("GET /slow?s=10 with --timeout 1: %d after %s: %s, want 504 after about 1s", code, time.Since(t0), body)
+	}
+	poll(t, s, "/events", `{"slow":"cancelled"}`)
+	if code, body := s.get("/slow?s=0.1"); code != 200 {
+		t.Errorf("GET /slow?s=0.1: %d %s", code, body)
+	}
+	c := wsDial(t, s, "/ws/echo")
+	wsWrite(t, c, websocket.MessageText, "sleep") // 1.5 s, then the echo
+	if _, msg := wsRead(t, c); msg != "echo: sleep" {
+		t.Errorf("after 1.5 s: %q", msg)
+	}
+	wsEcho(t, c, websocket.MessageText, "still open", "echo: still open")
+}
+
 func TestFrameworkFastAPIError(t *testing.T) {
 	needPython(t, "fastapi")
 	s := start(t, nil, "asgi_fastapi:app")
@@ -359,7 +403,11 @@ func TestFrameworkFastAPIError(t *testing.T) {
 func TestFrameworkFastAPIWebSocket(t *testing.T) {
 	needPython(t, "fastapi")
 	s := start(t, nil, "asgi_fastapi:app")
-	c := wsDial(t, s, "/ws/echo")
+	// accept() with a subprotocol and a header.
+	c, res := wsDialOpts(t, s, "/ws/echo", &websocket.DialOptions{Subprotocols: []string{"v2.echo", "v1.echo"}})
+	if c.Subprotocol() != "v2.echo" || res.Header.Get("X-Echo") != "yes" {
+		t.Errorf("subprotocol %q, x-echo %q: want v2.echo and yes", c.Subprotocol(), res.Header.Get("X-Echo"))
+	}
 	wsEcho(t, c, websocket.MessageText, "héllo", "echo: héllo")
 	wsEcho(t, c, websocket.MessageBinary, "\x00\xff", "echo: \x00\xff")
 	wsWrite(t, c, websocket.MessageText, "close")
@@ -661,7 +709,10 @@ func TestFrameworkDjangoChannels(t *testing.T) {
 	s := start(t, nil, "django_async.asgi:application")
 
 	// A sync WebsocketConsumer (run in asgiref's thread).
-	c := wsDial(t, s, "/ws/echo/")
+	c, _ := wsDialOpts(t, s, "/ws/echo/", &websocket.DialOptions{Subprotocols: []string{"chat.v1", "chat.v2"}})
+	if c.Subprotocol() != "chat.v2" {
+		t.Errorf("subprotocol %q, want chat.v2", c.Subprotocol())
+	}
 	wsEcho(t, c, websocket.MessageText, "ping", "sync echo: ping")
 	wsEcho(t, c, websocket.MessageBinary, "\x01\x02", "sync echo: \x01\x02")
 	wsWrite(t, c, websocket.MessageText, "close")
@@ -692,6 +743,13 @@ func TestFrameworkDjangoChannels(t *testing.T) {
 	if _, msg := wsRead(t, other); msg != "only here" {
 		t.Errorf("the other room's socket got %q first, want its own %q", msg, "only here")
 	}
+
+	// A consumer that closes in connect() refuses the handshake: 403; a
+	// path with no route makes Channels raise: 403 too, and the error is
+	// logged.
+	wsRefused(t, s, "/ws/deny/", 403)
+	wsRefused(t, s, "/ws/nowhere/", 403)
+	s.waitLog(5*time.Second, "No route found for path 'ws/nowhere/'")
 }
 
 // Python clients: httpx and websockets against the servers.

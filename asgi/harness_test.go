@@ -89,8 +89,14 @@ func start(t *testing.T, env []string, app string, args ...string) *server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	all := append([]string{"--python", python, "-w", "1", "-k", "asgi", "-b", addr, "--pythonpath", ex}, args...)
-	cmd := exec.Command(hornbeamBin, append(all, app)...)
+	all := []string{"--python", python, "-w", "1", "-b", addr, "--pythonpath", ex}
+	if app != "" {
+		all = append(append(all, "-k", "asgi"), args...)
+		all = append(all, app)
+	} else {
+		all = append(all, args...) // --mount: each app recognised
+	}
+	cmd := exec.Command(hornbeamBin, all...)
 	cmd.Env = append(append(os.Environ(), "TMPDIR="+t.TempDir()), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	s := &server{t: t, cmd: cmd, log: &testutil.SyncBuffer{}, addr: addr, done: make(chan struct{})}
@@ -126,6 +132,15 @@ func start(t *testing.T, env []string, app string, args ...string) *server {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// hbCommand is hornbeam with Debian's python, the examples on the path,
+// and args, not started.
+func hbCommand(t *testing.T, args ...string) *exec.Cmd {
+	ex, _ := filepath.Abs("../examples")
+	cmd := exec.Command(hornbeamBin, append([]string{"--python", python, "-w", "1", "-b", "127.0.0.1:0", "--pythonpath", ex}, args...)...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	return cmd
 }
 
 // stop sends SIGTERM and waits (then SIGKILL to the group).

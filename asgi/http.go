@@ -22,10 +22,20 @@ import (
 const chunk = 64 << 10
 
 // ServeHTTP serves one request (HTTP, or a WebSocket handshake) with the
-// app.
+// first app; Handler(i) serves with app i.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.serve(w, r, 0)
+}
+
+// Handler returns the handler of mount i: its requests' scopes have the
+// mount's prefix as root_path (and the whole path as path: ASGI 2.4).
+func (s *Server) Handler(i int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, i) })
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, app int) {
 	if isWebSocket(r) {
-		s.serveWS(w, r)
+		s.serveWS(w, r, app)
 		return
 	}
 	start := time.Now()
@@ -33,7 +43,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Observe != nil {
 		defer func() { s.cfg.Observe(status, time.Since(start)) }()
 	}
-	status = s.serveHTTP(w, r, start)
+	status = s.serveHTTP(w, r, app, start)
 }
 
 // response is an HTTP response in progress, from the app's ops.
@@ -45,7 +55,7 @@ type response struct {
 	trailers bool
 }
 
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, start time.Time) int {
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, app int, start time.Time) int {
 	if s.closing.Load() {
 		httpwsgi.WriteError(w, http.StatusServiceUnavailable, "the server is shutting down")
 		return http.StatusServiceUnavailable
@@ -63,7 +73,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, start time.Ti
 	st := s.newStream(2)
 	s.add(st)
 	defer st.leave()
-	s.post(evHTTP, st.id, func(e *pymarshal.Encoder) { appendScope(e, r, "http") }, body, more)
+	s.post(evHTTP, st.id, func(e *pymarshal.Encoder) { s.appendScope(e, r, "http", app) }, body, more)
 	if more {
 		b := &bodyReader{s: s, st: st, r: r, rc: rc, total: int64(len(body)), stop: make(chan struct{}), exited: make(chan struct{})}
 		go b.run()
@@ -320,11 +330,11 @@ func (s *Server) bodyError(w http.ResponseWriter, err error) int {
 
 // appendScope writes the scope tuple _asgi.Runner._scope reads: (type,
 // http_version, method, scheme, path, raw_path, query_string, root_path,
-// headers, client, server, subprotocols, tls), tls being None or
+// headers, client, server, subprotocols, tls, app index), tls being None or
 // (tls_version, cipher_suite, [client certificate PEM, ...], client
 // subject or None).
-func appendScope(e *pymarshal.Encoder, r *http.Request, kind string) {
-	e.BeginTuple(13)
+func (s *Server) appendScope(e *pymarshal.Encoder, r *http.Request, kind string, app int) {
+	e.BeginTuple(14)
 	e.Str(kind)
 	switch {
 	case r.ProtoMajor >= 2:
@@ -346,7 +356,7 @@ func appendScope(e *pymarshal.Encoder, r *http.Request, kind string) {
 	e.Str(r.URL.Path)
 	e.Bytes([]byte(r.URL.EscapedPath()))
 	e.Bytes([]byte(r.URL.RawQuery))
-	e.Str("")
+	e.Str(strings.TrimRight(s.mounts[app].Prefix, "/"))
 	appendHeaders(e, r)
 	host, port := httpwsgi.SplitHostPort(r.RemoteAddr)
 	appendAddr(e, host, port)
@@ -364,6 +374,7 @@ func appendScope(e *pymarshal.Encoder, r *http.Request, kind string) {
 	for _, p := range subs {
 		e.Str(p)
 	}
+	defer e.Int(int64(app))
 	if r.TLS == nil {
 		e.None()
 		return

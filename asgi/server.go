@@ -101,6 +101,7 @@ type Server struct {
 	psmu   sync.Mutex
 	topics map[string]*topicSubs // pub/sub subscribers (pubsub.go)
 
+	mounts     []Mount
 	lifespan   chan lifespanResult
 	lifespanOK bool
 	pong       chan struct{}
@@ -111,7 +112,10 @@ type Server struct {
 	closeCode  atomic.Int32 // the close code for open WebSockets at Shutdown
 }
 
-type lifespanResult struct{ phase, outcome, message string }
+type lifespanResult struct {
+	app                     int // the mount's index
+	phase, outcome, message string
+}
 
 // LifespanError is Start's error when the app's lifespan startup failed
 // (or, with Lifespan "on", is not supported): the server should stop as
@@ -125,11 +129,24 @@ func (e *LifespanError) Error() string {
 	return "ASGI lifespan startup (--lifespan on) not supported by the app:\n" + strings.TrimSpace(e.Message)
 }
 
-// Start starts the app's event loop on Python's main thread and runs the
-// lifespan startup. app must be an ASGI app (app.ASGI() != 0).
-func Start(app *wsgiembed.App, cfg Config) (*Server, error) {
-	if app.ASGI() == 0 {
-		return nil, errors.New("asgi: not an ASGI application")
+// Mount is an ASGI app served under a path prefix ("" or "/": the root).
+type Mount struct {
+	App    *wsgiembed.App
+	Prefix string
+}
+
+// Start starts the event loop of the apps (every one an ASGI app: App.ASGI()
+// != 0, loaded in one interpreter) on Python's main thread and runs their
+// lifespan startups. Serve app i with Handler(i); with a single app at the
+// root, the Server itself is the handler.
+func Start(mounts []Mount, cfg Config) (*Server, error) {
+	if len(mounts) == 0 {
+		return nil, errors.New("asgi: no application")
+	}
+	for _, m := range mounts {
+		if m.App.ASGI() == 0 {
+			return nil, fmt.Errorf("asgi: %s is not an ASGI application", m.Prefix)
+		}
 	}
 	if cfg.Lifespan == "" {
 		cfg.Lifespan = "auto"
@@ -151,18 +168,18 @@ func Start(app *wsgiembed.App, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("asgi: eventfd: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, py: app.Interp(), efd: efd,
+		cfg: cfg, py: mounts[0].App.Interp(), efd: efd, mounts: mounts,
 		queue: &pymarshal.Encoder{}, spare: &pymarshal.Encoder{},
 		streams:  make(map[int64]*stream),
 		topics:   make(map[string]*topicSubs),
-		lifespan: make(chan lifespanResult, 2),
+		lifespan: make(chan lifespanResult, 2*len(mounts)),
 		pong:     make(chan struct{}, 1),
 		loopDone: make(chan struct{}),
 	}
 	s.closeCode.Store(1001)
 	s.queue.BeginList(0)
 	var setupErr error
-	s.py.OnMain(func() { setupErr = s.setup(app) })
+	s.py.OnMain(func() { setupErr = s.setup() })
 	if setupErr != nil {
 		unix.Close(efd)
 		return nil, setupErr
@@ -172,27 +189,34 @@ func Start(app *wsgiembed.App, cfg Config) (*Server, error) {
 		return s, nil
 	}
 	s.post(evLifespan, 0, "startup")
-	var res lifespanResult
-	select {
-	case res = <-s.lifespan:
-	case <-s.loopDone:
-		return nil, fmt.Errorf("asgi: the event loop ended during lifespan startup: %v", s.loopErr)
-	case <-time.After(cfg.LifespanTimeout):
-		s.stop()
-		return nil, fmt.Errorf("ASGI lifespan startup did not finish within %s", cfg.LifespanTimeout)
-	}
-	switch {
-	case res.outcome == "complete":
-		s.lifespanOK = true
-	case res.outcome == "failed" || cfg.Lifespan == "on":
-		s.stop()
-		return nil, &LifespanError{Outcome: res.outcome, Message: res.message}
-	default: // unsupported, auto: serve without it, but never silently
-		msg := strings.TrimSpace(res.message)
-		if strings.Contains(msg, "Traceback") {
-			s.logf("warning: ASGI lifespan is not supported by the app (it raised); serving without it (--lifespan off hides this):\n%s", msg)
-		} else {
-			s.logf("info: ASGI lifespan: %s; serving without it", msg)
+	deadline := time.After(cfg.LifespanTimeout)
+	for range mounts {
+		var res lifespanResult
+		select {
+		case res = <-s.lifespan:
+		case <-s.loopDone:
+			return nil, fmt.Errorf("asgi: the event loop ended during lifespan startup: %v", s.loopErr)
+		case <-deadline:
+			s.stop()
+			return nil, fmt.Errorf("ASGI lifespan startup did not finish within %s", cfg.LifespanTimeout)
+		}
+		where := ""
+		if len(mounts) > 1 {
+			where = fmt.Sprintf(" (--mount %s=%s)", mounts[res.app].Prefix, mounts[res.app].App.Spec())
+		}
+		switch {
+		case res.outcome == "complete":
+			s.lifespanOK = true
+		case res.outcome == "failed" || cfg.Lifespan == "on":
+			s.stop()
+			return nil, &LifespanError{Outcome: res.outcome, Message: res.message + where}
+		default: // unsupported, auto: serve without it, but never silently
+			msg := strings.TrimSpace(res.message)
+			if strings.Contains(msg, "Traceback") {
+				s.logf("warning: ASGI lifespan is not supported by the app%s (it raised); serving without it (--lifespan off hides this):\n%s", where, msg)
+			} else {
+				s.logf("info: ASGI lifespan%s: %s; serving without it", where, msg)
+			}
 		}
 	}
 	return s, nil
@@ -200,7 +224,7 @@ func Start(app *wsgiembed.App, cfg Config) (*Server, error) {
 
 // setup makes the Go functions the loop calls and the Python Runner (main
 // thread, GIL held).
-func (s *Server) setup(app *wsgiembed.App) error {
+func (s *Server) setup() error {
 	py := s.py
 	emit, err := py.NewFunction("hornbeam_asgi_emit", s.emit)
 	if err != nil {
@@ -220,22 +244,15 @@ func (s *Server) setup(app *wsgiembed.App) error {
 		return err
 	}
 	defer py.DecRef(mk)
-	a := app.ASGI()
-	inner, err := py.GetAttr(a, "app")
-	if err != nil {
-		return err
-	}
-	defer py.DecRef(inner)
-	version, err := py.GetAttr(a, "version")
-	if err != nil {
-		return err
-	}
-	defer py.DecRef(version)
 	fd, _ := py.NewInt(int64(s.efd))
 	defer py.DecRef(fd)
 	mode, _ := py.NewStr(s.cfg.Lifespan)
 	defer py.DecRef(mode)
-	s.runner, err = py.Call(mk, inner, version, emit, pull, fd, mode)
+	args := []cpython.Object{emit, pull, fd, mode}
+	for _, m := range s.mounts {
+		args = append(args, m.App.ASGI()) // runner(emit, pull, wake_fd, lifespan, *apps)
+	}
+	s.runner, err = py.Call(mk, args...)
 	return err
 }
 
@@ -395,16 +412,21 @@ func (s *Server) Shutdown(ctx context.Context, code int) error {
 			<-s.lifespan
 		}
 		s.post(evLifespan, 0, "shutdown")
-		select {
-		case res := <-s.lifespan:
-			if res.outcome == "failed" {
-				err = fmt.Errorf("ASGI lifespan shutdown failed: %s", strings.TrimSpace(res.message))
-			} else if res.outcome == "unsupported" && strings.Contains(res.message, "Traceback") {
-				err = fmt.Errorf("ASGI lifespan shutdown raised:\n%s", strings.TrimSpace(res.message))
+	wait:
+		for range s.mounts {
+			select {
+			case res := <-s.lifespan:
+				if res.outcome == "failed" {
+					err = errors.Join(err, fmt.Errorf("ASGI lifespan shutdown failed: %s", strings.TrimSpace(res.message)))
+				} else if res.outcome == "unsupported" && strings.Contains(res.message, "Traceback") {
+					err = errors.Join(err, fmt.Errorf("ASGI lifespan shutdown raised:\n%s", strings.TrimSpace(res.message)))
+				}
+			case <-ctx.Done():
+				err = errors.Join(err, errors.New("ASGI lifespan shutdown did not finish in time"))
+				break wait
+			case <-s.loopDone:
+				break wait
 			}
-		case <-ctx.Done():
-			err = errors.New("ASGI lifespan shutdown did not finish in time")
-		case <-s.loopDone:
 		}
 	}
 	s.stop()

@@ -131,7 +131,7 @@ func (s *Server) emit(arg cpython.Object) (ret cpython.Object) {
 	switch kind {
 	case opLifespan:
 		select {
-		case s.lifespan <- lifespanResult{str(t, 2), str(t, 3), str(t, 4)}:
+		case s.lifespan <- lifespanResult{int(sid), str(t, 2), str(t, 3), str(t, 4)}:
 		default:
 		}
 	case opPong:

@@ -46,7 +46,7 @@ type wsClose struct {
 // serveWS runs a WebSocket scope: the app accepts (then the session runs
 // until either side closes), closes before accepting (403), or answers
 // with an HTTP response (the websocket.http.response extension).
-func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, app int) {
 	if s.closing.Load() {
 		httpwsgi.WriteError(w, http.StatusServiceUnavailable, "the server is shutting down")
 		return
@@ -64,7 +64,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.add(st)
 	defer st.leave()
-	s.post(evWS, st.id, func(e *pymarshal.Encoder) { appendScope(e, r, "websocket") })
+	s.post(evWS, st.id, func(e *pymarshal.Encoder) { s.appendScope(e, r, "websocket", app) })
 	resp := &response{w: w, r: r}
 	for {
 		select {

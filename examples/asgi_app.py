@@ -75,7 +75,7 @@ async def lifespan(scope, receive, send):
 
 
 async def websocket(scope, receive, send):
-    path = scope["path"]
+    path = scope["path"][len(scope.get("root_path", "")):]
     m = await receive()
     assert m["type"] == "websocket.connect"
     if path == "/ws/deny":
@@ -124,6 +124,9 @@ async def app(scope, receive, send):
     if scope["type"] == "websocket":
         return await websocket(scope, receive, send)
     path = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]  # mounted (--mount): path is the whole path (ASGI 2.4)
     if path.startswith("/scope"):
         s = {k: v for k, v in scope.items() if k not in ("state", "extensions")}
         s["raw_path"] = scope["raw_path"].decode("latin-1")

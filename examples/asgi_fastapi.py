@@ -7,10 +7,12 @@ HTTP: GET /items/{item_id}?q=&limit= (path and query parameters, typed),
 POST /items (a JSON body validated by pydantic; 422 otherwise),
 POST /upload (the body read as it streams: length, sha256, chunks),
 GET /stream (a StreamingResponse: its first chunk, then it waits for
-GET /release before the rest), GET /boom (raises), GET /state (what the
+GET /release before the rest), GET /slow?s= (sleeps; /events says
+whether it was cancelled, as --timeout does), GET /boom (raises), GET /state (what the
 startup handler stored), GET /events (what the WebSockets saw).
-WebSocket: /ws/echo (text and bytes back; "close" closes with 4001
-"bye"), /ws/push?n=N (N messages without reading; then waits for the
+WebSocket: /ws/echo (takes the first subprotocol offered, sends the
+header x-echo; text and bytes back, "sleep" answers after 1.5 s; "close"
+closes with 4001 "bye"), /ws/push?n=N (N messages without reading; then waits for the
 client's close and records its code in /events).
 
 Environment: FASTAPI_SHUTDOWN_FILE is written by the shutdown handler.
@@ -103,6 +105,16 @@ async def release(key: str = "default"):
     return {"released": key}
 
 
+@app.get("/slow")
+async def slow(s: float = 10):
+    try:
+        await asyncio.sleep(s)
+    except asyncio.CancelledError:
+        EVENTS.append({"slow": "cancelled"})
+        raise
+    return {"slept": s}
+
+
 @app.get("/boom")
 async def boom():
     raise RuntimeError("fastapi boom for the test")
@@ -115,7 +127,9 @@ async def events():
 
 @app.websocket("/ws/echo")
 async def ws_echo(ws: WebSocket):
-    await ws.accept()
+    # The first subprotocol the client offers is taken, with a header.
+    offered = ws.scope.get("subprotocols") or []
+    await ws.accept(subprotocol=offered[0] if offered else None, headers=[(b"x-echo", b"yes")])
     try:
         while True:
             msg = await ws.receive()
@@ -125,6 +139,8 @@ async def ws_echo(ws: WebSocket):
             if msg.get("text") == "close":
                 await ws.close(code=4001, reason="bye")
                 return
+            if msg.get("text") == "sleep":
+                await asyncio.sleep(1.5)
             if msg.get("text") is not None:
                 await ws.send_text("echo: " + msg["text"])
             else:

@@ -31,7 +31,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +87,15 @@ type Config struct {
 	WSPingInterval time.Duration `json:"ws_ping_interval"`
 	WSPingTimeout  time.Duration `json:"ws_ping_timeout"`
 	WSMaxMessage   int64         `json:"ws_max_message"`
+	// Mounts are the apps of --mount, each under its path prefix ("" for
+	// the root); when there are none, App is served at the root.
+	Mounts []Mount `json:"mounts"`
+}
+
+// Mount is one --mount: an app (WSGI or ASGI, recognised) under a prefix.
+type Mount struct {
+	Prefix string `json:"prefix"`
+	App    string `json:"app"`
 }
 
 // Frontend builds the HTTP serving around the app's handler from
@@ -119,20 +130,45 @@ func Main(frontend Frontend) int {
 	if cfg.StateVersions {
 		versions = fdVersions
 	}
-	app, err := wsgiembed.Load(wsgiembed.Config{
-		Python: cfg.Python, App: cfg.App, PythonPath: cfg.PythonPath, Threads: cfg.Threads,
-		StateFD: fdState, VersionsFD: versions, Interface: cfg.Interface,
-	})
-	if err != nil {
-		errorLog.Print(err) // the master shows it as the start-up error
-		return ExitImportFailed
+	mounts, iface := cfg.Mounts, ""
+	if len(mounts) == 0 {
+		mounts, iface = []Mount{{App: cfg.App}}, cfg.Interface
 	}
-	w := &worker{cfg: cfg, conn: conn, log: errorLog, app: app, retire: make(chan string, 1)}
-	if app.ASGI() != 0 {
-		// The event loop starts and the lifespan startup runs before the
+	extra := 0
+	if len(mounts) > 1 {
+		extra = 1 // an ASGI event loop holds one gate slot for good
+	}
+	// Every app is imported into one interpreter, the first one's.
+	apps := make([]*wsgiembed.App, len(mounts))
+	for i, m := range mounts {
+		c := wsgiembed.Config{
+			Python: cfg.Python, App: m.App, PythonPath: cfg.PythonPath, Threads: cfg.Threads,
+			StateFD: fdState, VersionsFD: versions, Interface: iface, Prefix: m.Prefix, ExtraSlots: extra,
+		}
+		var err error
+		if i == 0 {
+			apps[i], err = wsgiembed.Load(c)
+		} else {
+			apps[i], err = apps[0].LoadAnother(c)
+		}
+		if err != nil {
+			errorLog.Print(err) // the master shows it as the start-up error
+			return ExitImportFailed
+		}
+	}
+	w := &worker{cfg: cfg, conn: conn, log: errorLog, app: apps[0], apps: apps, mounts: mounts, retire: make(chan string, 1)}
+	var async []asgi.Mount
+	for i, a := range apps {
+		if a.ASGI() != 0 {
+			async = append(async, asgi.Mount{App: a, Prefix: mounts[i].Prefix})
+		}
+	}
+	if len(async) > 0 {
+		// The event loop starts and the lifespan startups run before the
 		// worker says it is ready; a failure stops the server as an
 		// import error does.
-		w.asgi, err = asgi.Start(app, asgi.Config{
+		var err error
+		w.asgi, err = asgi.Start(async, asgi.Config{
 			Lifespan: cfg.Lifespan, MaxBodySize: cfg.MaxBodySize, BodyTimeout: cfg.BodyTimeout, Timeout: cfg.Timeout,
 			WSMaxMessage: cfg.WSMaxMessage, WSPingInterval: cfg.WSPingInterval, WSPingTimeout: cfg.WSPingTimeout,
 			ErrorLog: errorLog, Observe: w.observe, OnSubscribers: w.subscribers,
@@ -145,16 +181,57 @@ func Main(frontend Frontend) int {
 	return w.run(frontend)
 }
 
+// handler is the app side of the worker: the app, or with --mount a
+// router that gives each request to the mount with the longest prefix
+// that is its path or a parent of it (404 when none is).
+func (w *worker) handler() http.Handler {
+	type route struct {
+		prefix string
+		h      http.Handler
+	}
+	var routes []route
+	nasync := 0
+	for i, a := range w.apps {
+		var h http.Handler
+		if a.ASGI() != 0 {
+			h = w.asgi.Handler(nasync)
+			nasync++
+		} else {
+			h = &wsgiembed.Handler{
+				App: a, ErrorLog: w.log, Timeout: w.cfg.Timeout, OnTimeout: w.timedOut, Observe: w.observe,
+				MaxBodySize: w.cfg.MaxBodySize, SpoolThreshold: w.cfg.SpoolThreshold, BodyTimeout: w.cfg.BodyTimeout,
+			}
+		}
+		routes = append(routes, route{strings.TrimRight(w.mounts[i].Prefix, "/"), h})
+	}
+	if len(routes) == 1 && routes[0].prefix == "" {
+		return routes[0].h
+	}
+	sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].prefix) > len(routes[j].prefix) })
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		for _, rt := range routes {
+			if rt.prefix == "" || p == rt.prefix || strings.HasPrefix(p, rt.prefix+"/") {
+				rt.h.ServeHTTP(rw, r)
+				return
+			}
+		}
+		http.NotFound(rw, r)
+	})
+}
+
 // ExitImportFailed is a worker's exit status when the app does not load
 // (the process mode's Python workers exit with the same).
 const ExitImportFailed = 3
 
 type worker struct {
-	cfg  Config
-	conn *wire.Conn
-	log  *log.Logger
-	app  *wsgiembed.App
-	asgi *asgi.Server // for an ASGI app
+	cfg    Config
+	conn   *wire.Conn
+	log    *log.Logger
+	app    *wsgiembed.App   // the first app: its interpreter is every app's
+	apps   []*wsgiembed.App // one per mount
+	mounts []Mount
+	asgi   *asgi.Server // for an ASGI app
 	// closeCode is what the open WebSockets are closed with at the end:
 	// 1001 (going away) when the server stops, 1012 (service restart)
 	// when this worker is replaced.
@@ -210,14 +287,7 @@ func (w *worker) grace() time.Duration {
 }
 
 func (w *worker) run(frontend Frontend) int {
-	var h http.Handler = &wsgiembed.Handler{
-		App: w.app, ErrorLog: w.log, Timeout: w.cfg.Timeout, OnTimeout: w.timedOut, Observe: w.observe,
-		MaxBodySize: w.cfg.MaxBodySize, SpoolThreshold: w.cfg.SpoolThreshold, BodyTimeout: w.cfg.BodyTimeout,
-	}
-	if w.asgi != nil {
-		h = w.asgi
-	}
-	srv, wrap, err := frontend(w.cfg.Front, w.count(h), w.log)
+	srv, wrap, err := frontend(w.cfg.Front, w.count(w.handler()), w.log)
 	if err != nil {
 		w.log.Printf("error: hornbeam worker: %v", err)
 		return 2

@@ -60,11 +60,18 @@ type Config struct {
 	// by its coroutine function). An ASGI app is served by package asgi,
 	// not by Handler.
 	Interface string
+	// Prefix mounts a WSGI app under a path prefix (--mount): it sees the
+	// prefix as SCRIPT_NAME, and 404 for other paths.
+	Prefix string
+	// ExtraSlots adds interpreter gate slots beyond Threads: one for an
+	// ASGI event loop that shares the interpreter with WSGI apps.
+	ExtraSlots int
 }
 
 // App is an application loaded in this process's interpreter.
 type App struct {
 	py         *cpython.Interp
+	install    *cpython.Install
 	spec       string
 	runtimeDir string
 	ownRuntime bool
@@ -117,7 +124,7 @@ func Load(cfg Config) (*App, error) {
 	if cfg.Threads < 1 {
 		cfg.Threads = 1
 	}
-	a := &App{spec: cfg.App, runtimeDir: cfg.RuntimeDir, cur: make([]*request, cfg.Threads)}
+	a := &App{spec: cfg.App, runtimeDir: cfg.RuntimeDir, cur: make([]*request, cfg.Threads+cfg.ExtraSlots)}
 	if a.runtimeDir == "" {
 		dir, err := python.Unpack()
 		if err != nil {
@@ -133,12 +140,37 @@ func Load(cfg Config) (*App, error) {
 		path = append(path, p)
 	}
 	path = append(path, a.runtimeDir)
-	py, err := cpython.Start(inst, cpython.Options{Argv: cfg.Argv, Path: path, Threads: cfg.Threads, Unbuffered: true})
+	py, err := cpython.Start(inst, cpython.Options{Argv: cfg.Argv, Path: path, Threads: cfg.Threads + cfg.ExtraSlots, Unbuffered: true})
 	if err != nil {
 		a.removeRuntime()
 		return nil, err
 	}
 	a.py = py
+	a.install = inst
+	if err := a.importApp(cfg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// LoadAnother imports one more app into a's interpreter (another
+// --mount): cfg's App, Interface, Prefix and Threads count; the
+// interpreter and the state socket are a's.
+func (a *App) LoadAnother(cfg Config) (*App, error) {
+	if cfg.Threads < 1 {
+		cfg.Threads = 1
+	}
+	cfg.StateFD, cfg.VersionsFD = 0, 0 // set up once, by the first app
+	b := &App{py: a.py, spec: cfg.App, runtimeDir: a.runtimeDir, install: a.install, cur: make([]*request, len(a.cur))}
+	if err := b.importApp(cfg); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// importApp imports cfg.App on Python's main thread.
+func (a *App) importApp(cfg Config) error {
+	py, inst := a.py, a.install
 	var loadErr error
 	py.OnMain(func() { loadErr = a.load(cfg) })
 	if loadErr != nil {
@@ -148,11 +180,11 @@ func Load(cfg Config) (*App, error) {
 			if pe.IsType("ModuleNotFoundError") {
 				ie.Hint = fmt.Sprintf("is --python the interpreter that has your packages? Debian's is /usr/bin/python3 (this is %s, Python %s); add the app's directory with --pythonpath", inst.Executable, inst.Version)
 			}
-			return nil, ie
+			return ie
 		}
-		return nil, loadErr
+		return loadErr
 	}
-	return a, nil
+	return nil
 }
 
 // load imports hornbeam._embed and the app (main thread, GIL held).
@@ -200,7 +232,12 @@ func (a *App) load(cfg Config) error {
 		return err
 	}
 	defer py.DecRef(ifaceObj)
-	app, err := py.Call(load, spec, emit, ints[0], ints[1], ints[2], ifaceObj)
+	prefixObj, err := py.NewStr(strings.TrimRight(cfg.Prefix, "/"))
+	if err != nil {
+		return err
+	}
+	defer py.DecRef(prefixObj)
+	app, err := py.Call(load, spec, emit, ints[0], ints[1], ints[2], ifaceObj, prefixObj)
 	if err != nil {
 		return err // the app's import error, with its traceback
 	}
@@ -224,6 +261,9 @@ func (a *App) load(cfg Config) error {
 	py.Err() // a failure of that check is not the app's
 	return nil
 }
+
+// Spec is the app's MODULE:CALLABLE.
+func (a *App) Spec() string { return a.spec }
 
 // ASGI returns the loaded ASGI application (a hornbeam._embed.ASGIApp,
 // borrowed), or 0 for a WSGI one.

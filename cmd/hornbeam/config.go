@@ -78,6 +78,23 @@ func applyFile(fs *pflag.FlagSet, path string, src sources) error {
 		if f.Changed {
 			continue // a flag or an environment variable wins
 		}
+		if tbl, ok := raw[k].(map[string]any); ok && name == "mount" {
+			// [mount] "/api" = "api:app": a table, one entry per mount.
+			prefixes := make([]string, 0, len(tbl))
+			for p := range tbl {
+				prefixes = append(prefixes, p)
+			}
+			sort.Strings(prefixes)
+			var arr []any
+			for _, p := range prefixes {
+				spec, err := tomlString(tbl[p])
+				if err != nil {
+					return fmt.Errorf("--config %s: [mount] %q: %v", path, p, err)
+				}
+				arr = append(arr, p+"="+spec)
+			}
+			raw[k] = arr
+		}
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
 			if arr, ok := raw[k].([]any); ok {
 				// Each element as it is: Set would split a string

@@ -142,6 +142,7 @@ func flags(c *config) *pflag.FlagSet {
 	fs.StringVarP(&c.workerClass, "worker-class", "k", "", "application interface: wsgi (gunicorn's sync and gthread are names for it) or asgi; default: asgi for an async app in the embedded mode, else wsgi")
 	fs.IntVar(&o.Threads, "threads", o.Threads, "concurrent requests per worker")
 	fs.StringVar(&o.WorkerMode, "worker-mode", "", "process: Python workers fed by this process; embedded: workers that serve HTTP with CPython in process (needs a shared libpython); default: process, embedded for -k asgi")
+	fs.StringArrayVar(&o.Mounts, "mount", nil, "serve an app under a path prefix, PREFIX=MODULE:CALLABLE (repeatable; WSGI and ASGI apps side by side, longest prefix first; embedded mode; the positional app, if any, is at /)")
 	fs.StringVar(&o.Lifespan, "lifespan", "auto", "ASGI lifespan: auto (run it if the app supports it), on (a startup failure stops the server), off")
 	fs.Var(duration{&o.WSPingInterval}, "ws-ping-interval", "ping each WebSocket this often (0: never)")
 	fs.Var(duration{&o.WSPingTimeout}, "ws-ping-timeout", "close a WebSocket whose pong takes longer than this")
@@ -244,7 +245,7 @@ func (c *config) validate(args []string) (opts hornbeam.Options, app string, che
 		if app, err = hornbeam.ParseAppSpec(args[len(args)-1]); err != nil {
 			return opts, "", false, 0, &usageError{err.Error()}
 		}
-	case len(args) == 0 && c.printConfig:
+	case len(args) == 0 && (c.printConfig || len(c.opts.Mounts) > 0):
 	default:
 		return opts, "", false, 0, usagef("give exactly one application, like: hornbeam myapp:application (see hornbeam --help)")
 	}

@@ -7,9 +7,11 @@ asgi/frameworks_test.go drives it.
 
 HTTP (views.py): /async/<int:n>?q=, /sync/<word>, POST /json, POST /upload,
 /notify/<room>?text= (group_send to the room's sockets), /boom (raises).
-WebSocket (consumers.py): /ws/echo/ (sync WebsocketConsumer; "close"
-closes with 4005), /ws/chat/<room>/ (AsyncWebsocketConsumer: each message
-goes to the whole room through the channel layer).
+WebSocket (consumers.py): /ws/echo/ (sync WebsocketConsumer; takes the
+subprotocol chat.v2; "close" closes with 4005), /ws/chat/<room>/
+(AsyncWebsocketConsumer: each message goes to the whole room through the
+channel layer), /ws/deny/ (closes before accepting: 403); any other path
+has no route (Channels raises: 403 and the error logged).
 
 Django 3.2 and Channels' ProtocolTypeRouter have no lifespan: hornbeam
 (--lifespan auto) logs that and serves.
@@ -33,5 +35,6 @@ application = ProtocolTypeRouter({
     "websocket": URLRouter([
         path("ws/echo/", consumers.EchoConsumer.as_asgi()),
         path("ws/chat/<str:room>/", consumers.ChatConsumer.as_asgi()),
+        path("ws/deny/", consumers.DenyConsumer.as_asgi()),
     ]),
 })

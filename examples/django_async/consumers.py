@@ -6,7 +6,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 
 class EchoConsumer(WebsocketConsumer):
     def connect(self):
-        self.accept()
+        # Takes "chat.v2" when the client offers it.
+        self.accept("chat.v2" if "chat.v2" in self.scope["subprotocols"] else None)
 
     def receive(self, text_data=None, bytes_data=None):
         if text_data == "close":
@@ -15,6 +16,11 @@ class EchoConsumer(WebsocketConsumer):
             self.send(text_data="sync echo: " + text_data)
         else:
             self.send(bytes_data=b"sync echo: " + bytes_data)
+
+
+class DenyConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        await self.close()  # before accepting: the handshake is refused (403)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):

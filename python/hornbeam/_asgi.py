@@ -17,7 +17,8 @@ The event and op numbers below are the whole protocol; asgi/protocol.go
 defines the same numbers on the Go side.
 
 A scope arrives as (type, http_version, method, scheme, path, raw_path,
-query_string, root_path, headers, client, server, subprotocols); the body
+query_string, root_path, headers, client, server, subprotocols, tls, app
+index); the body
 of an http request comes with it when Go has it all (the common case), and
 in BODY events otherwise, one at a time (Go reads the next chunk once this
 side has taken the previous one: WANT).
@@ -247,12 +248,12 @@ class _Stream:
 
 
 class Runner:
-    """The worker's event loop and the app. Go calls run() once on Python's
-    main thread; it returns when Go sends EV_STOP."""
+    """The worker's event loop and its apps (one per --mount; a scope says
+    which). Go calls run() once on Python's main thread; it returns when Go
+    sends EV_STOP."""
 
-    def __init__(self, app, version, emit, pull, wake_fd, lifespan):
-        self.app = app
-        self.version = version  # "3" or "2"
+    def __init__(self, apps, emit, pull, wake_fd, lifespan):
+        self.apps = [_Mounted(app, version) for app, version in apps]
         self.emit = emit
         self.pull = pull
         self.wake_fd = wake_fd
@@ -260,8 +261,6 @@ class Runner:
         self.kind = "asgi"
         self.loop = None
         self.streams = {}
-        self.state = {}
-        self.lifespan = None  # the lifespan stream
         self.subs = {}  # topic -> set of Subscription
         global RUNNER
         RUNNER = self
@@ -346,7 +345,7 @@ class Runner:
             "headers": s[8],
             "client": s[9],
             "server": s[10],
-            "state": self.state.copy(),
+            "state": self.apps[s[13]].state.copy(),
             "extensions": _EXTENSIONS[kind],
         }
         if s[12] is not None:
@@ -362,16 +361,16 @@ class Runner:
         st.inbox.append(first)
         self.streams[sid] = st
         scope = self._scope(kind, s)
-        st.task = self.loop.create_task(self._call(st, scope))
+        st.task = self.loop.create_task(self._call(st, self.apps[s[13]], scope))
 
-    async def _call(self, st, scope):
+    async def _call(self, st, m, scope):
         _CURRENT.set(st)
         err = None
         try:
-            if self.version == "2":
-                await self.app(scope)(st.receive, st.send)
+            if m.version == "2":
+                await m.app(scope)(st.receive, st.send)
             else:
-                await self.app(scope, st.receive, st.send)
+                await m.app(scope, st.receive, st.send)
         except asyncio.CancelledError:
             err = "cancelled (--timeout)"
         except ClientDisconnected:
@@ -418,23 +417,25 @@ class Runner:
             raise RuntimeError("ws_subscribe() must be called from a WebSocket's task")
         self.emit((OP_SUBSCRIBE, st.sid, topic, on))
 
-    # Lifespan: one task for the worker, started by Go before it serves.
+    # Lifespan: one task per app, started by Go before it serves; each
+    # reports with the app's index as its stream id.
 
     def _lifespan(self, phase):
-        if phase == "startup":
-            st = _Stream(self, 0, "lifespan")
-            self.lifespan = st
-            st.inbox.append({"type": "lifespan.startup"})
-            st.task = self.loop.create_task(self._run_lifespan(st))
-        else:
-            st = self.lifespan
-            if st is None or st.task.done():
-                self.emit((OP_LIFESPAN, 0, "shutdown", "unsupported", ""))
-                return
-            st._put({"type": "lifespan.shutdown"})
+        for i, m in enumerate(self.apps):
+            if phase == "startup":
+                st = _Stream(self, i, "lifespan")
+                m.lifespan = st
+                st.inbox.append({"type": "lifespan.startup"})
+                st.task = self.loop.create_task(self._run_lifespan(i, m, st))
+            else:
+                st = m.lifespan
+                if st is None or st.task.done():
+                    self.emit((OP_LIFESPAN, i, "shutdown", "unsupported", ""))
+                else:
+                    st._put({"type": "lifespan.shutdown"})
 
-    async def _run_lifespan(self, st):
-        scope = {"type": "lifespan", "asgi": ASGI, "state": self.state}
+    async def _run_lifespan(self, i, m, st):
+        scope = {"type": "lifespan", "asgi": ASGI, "state": m.state}
         phase = ["startup"]
 
         async def send(msg):
@@ -442,11 +443,11 @@ class Runner:
             for p in ("startup", "shutdown"):
                 if t == "lifespan.%s.complete" % p:
                     phase[0] = p + "-done"
-                    self.emit((OP_LIFESPAN, 0, p, "complete", ""))
+                    self.emit((OP_LIFESPAN, i, p, "complete", ""))
                     return
                 if t == "lifespan.%s.failed" % p:
                     phase[0] = p + "-done"
-                    self.emit((OP_LIFESPAN, 0, p, "failed", str(msg.get("message", ""))))
+                    self.emit((OP_LIFESPAN, i, p, "failed", str(msg.get("message", ""))))
                     return
             raise ValueError("unknown lifespan message %r" % (t,))
 
@@ -457,15 +458,28 @@ class Runner:
             return msg
 
         try:
-            if self.version == "2":
-                await self.app(scope)(receive, send)
+            if m.version == "2":
+                await m.app(scope)(receive, send)
             else:
-                await self.app(scope, receive, send)
+                await m.app(scope, receive, send)
             outcome, text = "unsupported", "the app returned without answering lifespan.%s" % phase[0]
         except BaseException:  # noqa: B902 - the traceback goes to Go, to log or to stop with
             outcome, text = "unsupported", traceback.format_exc()
         if phase[0] in ("startup", "shutdown"):
-            self.emit((OP_LIFESPAN, 0, phase[0], outcome, text))
+            self.emit((OP_LIFESPAN, i, phase[0], outcome, text))
+
+
+class _Mounted:
+    """One app of the Runner: its callable, its ASGI version ("3" or "2"),
+    the state its lifespan startup fills, and its lifespan stream."""
+
+    __slots__ = ("app", "version", "state", "lifespan")
+
+    def __init__(self, app, version):
+        self.app = app
+        self.version = version
+        self.state = {}
+        self.lifespan = None
 
 
 def _tls(t):
@@ -543,6 +557,7 @@ _EXTENSIONS = {
 }
 
 
-def runner(app, version, emit, pull, wake_fd, lifespan):
-    """The Runner Go starts: see Runner.run."""
-    return Runner(app, version, emit, pull, wake_fd, lifespan)
+def runner(emit, pull, wake_fd, lifespan, *apps):
+    """The Runner Go starts (apps: the _embed.ASGIApp of each mount): see
+    Runner.run."""
+    return Runner([(a.app, a.version) for a in apps], emit, pull, wake_fd, lifespan)

@@ -47,7 +47,7 @@ import sys
 import traceback
 
 from . import _state, _wire
-from ._worker import FileWrapper, _check_headers, _content_length, _import_app
+from ._worker import FileWrapper, _check_headers, _content_length, _import_app, _mount
 
 __all__ = ["App", "load", "step", "stop", "python_signal_handlers"]
 
@@ -353,7 +353,7 @@ class ASGIApp:
         self.version = version
 
 
-def load(spec, emit, threads=1, state_fd=0, versions_fd=0, interface="auto"):
+def load(spec, emit, threads=1, state_fd=0, versions_fd=0, interface="auto", prefix=""):
     """Import the app named by spec ("module:callable") and wrap it. With a
     state_fd (the worker's end of its state socket to the server, fd 4 in
     the process mode) the hornbeam.state_* calls go to the server, and with
@@ -361,7 +361,8 @@ def load(spec, emit, threads=1, state_fd=0, versions_fd=0, interface="auto"):
     memory while a key is unchanged, as in a worker process; both are set up
     before the import, so module-level state calls work. interface is
     "wsgi", "asgi" or "auto" (an ASGI app is recognised by its coroutine
-    function, see _asgi.is_asgi)."""
+    function, see _asgi.is_asgi). With a prefix (--mount) a WSGI app sees
+    it as SCRIPT_NAME (an ASGI app gets it from Go, as root_path)."""
     if state_fd > 0:
         from . import _state, _wire
         if versions_fd > 0:
@@ -376,6 +377,8 @@ def load(spec, emit, threads=1, state_fd=0, versions_fd=0, interface="auto"):
             version = "3"
         if version is not None:
             return ASGIApp(app, version)
+    if prefix:
+        app = _mount(app, prefix)
     return App(app, emit, threads)
 
 
