@@ -473,3 +473,11 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 }
+
+// An ASGI 2 double callable (a class) is recognised and served.
+func TestASGI2(t *testing.T) {
+	s := start(t, nil, "asgi_hello:App2")
+	if code, body := s.get("/"); code != 200 || body != "Hello from ASGI 2" {
+		t.Errorf("%d %q", code, body)
+	}
+}
