@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -372,6 +373,95 @@ func TestFrameworkFastAPILifespan(t *testing.T) {
 	checkShutdownFile(t, s, file, "after 1 startup")
 }
 
+// One worker serves many requests at once: async handlers on its loop,
+// sync ones in FastAPI's thread pool.
+func TestFrameworkFastAPIConcurrency(t *testing.T) {
+	needPython(t, "fastapi")
+	s := start(t, nil, "asgi_fastapi:app")
+	for _, path := range []string{"/slow?s=0.5", "/sync-sleep?s=0.5"} {
+		t0 := time.Now()
+		errs := make(chan string, 8)
+		for i := 0; i < 8; i++ {
+			go func() {
+				res, err := fwClient.Get(s.url(path))
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 || !strings.Contains(string(b), `"slept":0.5`) {
+					errs <- fmt.Sprintf("%d %s", res.StatusCode, b)
+					return
+				}
+				errs <- ""
+			}()
+		}
+		for i := 0; i < 8; i++ {
+			if e := <-errs; e != "" {
+				t.Errorf("GET %s: %s", path, e)
+			}
+		}
+		// Eight 0.5 s requests one after the other would take 4 s.
+		if d := time.Since(t0); d > 2500*time.Millisecond {
+			t.Errorf("8 concurrent GET %s took %s: not served concurrently", path, d)
+		}
+	}
+}
+
+// A client that does not read: StreamingResponse's send() waits, so the
+// generator stops about a window (plus the sockets' buffers) ahead; then
+// everything arrives.
+func TestFrameworkFastAPIBackpressure(t *testing.T) {
+	needPython(t, "fastapi")
+	s := start(t, nil, "asgi_fastapi:app")
+	conn, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(conn, "GET /big?mb=64 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	sent := func() float64 {
+		var st map[string]any
+		doJSON(t, s, "GET", "/state", nil, &st)
+		n, _ := st["big_sent"].(float64)
+		return n
+	}
+	// Wait until the generator stalls.
+	last := -1.0
+	for i := 0; i < 50; i++ {
+		time.Sleep(100 * time.Millisecond)
+		n := sent()
+		if n == last && n > 0 {
+			break
+		}
+		last = n
+	}
+	// 256 KiB window, the server socket's send buffer (4 MiB at most
+	// here), the client's 64 KiB: far below 64 MiB.
+	t.Logf("the generator stalled after %d KiB", int(last)>>10)
+	if last > 12<<20 {
+		t.Errorf("with a client not reading, the app got %d MiB through send(): no backpressure", int(last)>>20)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, res.Body)
+	if err != nil || n != 64<<20 {
+		t.Errorf("read %d bytes (%v), want 64 MiB", n, err)
+	}
+	for deadline := time.Now().Add(3 * time.Second); sent() != 64<<20; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the app sent %v bytes, want 64 MiB", sent())
+		}
+	}
+}
+
 // --timeout cancels a slow request's task (504; FastAPI's handler sees
 // the CancelledError), and does not limit a WebSocket.
 func TestFrameworkFastAPITimeout(t *testing.T) {
@@ -379,7 +469,7 @@ func TestFrameworkFastAPITimeout(t *testing.T) {
 	s := start(t, nil, "asgi_fastapi:app", "--timeout", "1")
 	t0 := time.Now()
 	code, body := s.get("/slow?s=10")
-	if code != 504 || time.Since(t0) > 5*time.Second {
+	if code != 504 || time.Since(t0) > 8*time.Second {
 		t.Errorf("GET /slow?s=10 with --timeout 1: %d after %s: %s, want 504 after about 1s", code, time.Since(t0), body)
 	}
 	poll(t, s, "/events", `{"slow":"cancelled"}`)

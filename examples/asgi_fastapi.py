@@ -8,7 +8,9 @@ POST /items (a JSON body validated by pydantic; 422 otherwise),
 POST /upload (the body read as it streams: length, sha256, chunks),
 GET /stream (a StreamingResponse: its first chunk, then it waits for
 GET /release before the rest), GET /slow?s= (sleeps; /events says
-whether it was cancelled, as --timeout does), GET /boom (raises), GET /state (what the
+whether it was cancelled, as --timeout does), GET /sync-sleep?s= (a sync
+def, run in a thread), GET /big?mb=N (N MiB streamed; /state says how
+much send() took so far), GET /boom (raises), GET /state (what the
 startup handler stored), GET /events (what the WebSockets saw).
 WebSocket: /ws/echo (takes the first subprotocol offered, sends the
 header x-echo; text and bytes back, "sleep" answers after 1.5 s; "close"
@@ -21,6 +23,8 @@ Environment: FASTAPI_SHUTDOWN_FILE is written by the shutdown handler.
 import asyncio
 import hashlib
 import os
+import threading
+import time
 from typing import List, Optional
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -113,6 +117,26 @@ async def slow(s: float = 10):
         EVENTS.append({"slow": "cancelled"})
         raise
     return {"slept": s}
+
+
+@app.get("/sync-sleep")
+def sync_sleep(s: float = 0.5):
+    # A plain def: FastAPI runs it in anyio's thread pool, off the loop.
+    time.sleep(s)
+    return {"slept": s, "thread": threading.current_thread().name}
+
+
+@app.get("/big")
+async def big(mb: int = 64):
+    STATE["big_sent"] = 0
+    piece = b"x" * (64 << 10)
+
+    async def gen():
+        for _ in range(mb * 16):
+            yield piece
+            STATE["big_sent"] += len(piece)  # counted once send() returned
+
+    return StreamingResponse(gen(), media_type="application/octet-stream")
 
 
 @app.get("/boom")
