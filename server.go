@@ -275,9 +275,22 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 
 // Check imports app in one worker process, as Start would, without
 // serving: nil if it loads, else the error (a *pool.StartError carries the
-// Python traceback).
+// Python traceback). In the embedded mode (ASGI, --mount) the worker also
+// runs the lifespan startups.
 func Check(ctx context.Context, app string, opts Options) error {
 	opts.defaults()
+	if opts.WorkerMode == ModeEmbedded {
+		// One embedded worker on a loopback port of its own: it imports
+		// every app and runs the ASGI lifespan startups, as serving would.
+		o := opts
+		o.Bind, o.Listeners, o.Workers = []string{"127.0.0.1:0"}, nil, 1
+		o.StatsBind, o.HealthPath, o.ReloadOnChange, o.AccessLog = "", "", false, nil
+		s, err := Start(ctx, app, o)
+		if err != nil {
+			return err
+		}
+		return s.Stop(ctx)
+	}
 	app, err := ParseAppSpec(app)
 	if err != nil {
 		return err

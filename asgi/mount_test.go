@@ -86,3 +86,27 @@ func TestMountErrors(t *testing.T) {
 		}
 	}
 }
+
+// hornbeam check imports ASGI apps and mounts in an embedded worker and
+// runs their lifespan startup.
+func TestCheck(t *testing.T) {
+	needPython(t)
+	for _, tt := range []struct {
+		env  []string
+		args []string
+		ok   bool
+		want string
+	}{
+		{nil, []string{"check", "-k", "asgi", "asgi_app:app"}, true, "asgi_app:app imports"},
+		{[]string{"ASGI_LIFESPAN=fail"}, []string{"check", "-k", "asgi", "asgi_app:app"}, false, "no database (ASGI_LIFESPAN=fail)"},
+		{nil, []string{"--check-config", "--mount", "/a=asgi_hello:app", "--mount", "/b=environ_app:application"}, true, "/a=asgi_hello:app /b=environ_app:application imports"},
+		{nil, []string{"--check-config", "--mount", "/a=no_such_module:app"}, false, "No module named 'no_such_module'"},
+	} {
+		cmd := hbCommand(t, tt.args...)
+		cmd.Env = append(cmd.Env, tt.env...)
+		out, err := runBounded(cmd, 20*time.Second)
+		if (err == nil) != tt.ok || !strings.Contains(out, tt.want) {
+			t.Errorf("%q: error %v, want ok=%v and %q in:\n%s", tt.args, err, tt.ok, tt.want, out)
+		}
+	}
+}

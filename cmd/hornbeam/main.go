@@ -486,7 +486,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fail(err, python)
 			return 1
 		}
-		fmt.Fprintf(stdout, "hornbeam check: %s imports and is callable\n", app)
+		what := app
+		if len(opts.Mounts) > 0 {
+			what = strings.Join(append(opts.Mounts, app), " ")
+		}
+		fmt.Fprintf(stdout, "hornbeam check: %s imports and is callable\n", strings.TrimSpace(what))
 		return 0
 	}
 	pid, err := writePidFile(c.pidFile)
