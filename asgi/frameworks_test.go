@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -371,6 +372,55 @@ func TestFrameworkFastAPILifespan(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 	checkShutdownFile(t, s, file, "after 1 startup")
+}
+
+// Repeated headers both ways, and a multipart form with a file over
+// 64 KiB.
+func TestFrameworkFastAPIHeadersAndForms(t *testing.T) {
+	needPython(t, "fastapi", "multipart")
+	s := start(t, nil, "asgi_fastapi:app")
+	req, _ := http.NewRequest("GET", s.url("/headers"), nil)
+	req.Header.Add("X-Tag", "one")
+	req.Header.Add("X-Tag", "two")
+	res, err := fwClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(b) != `{"x_tag":["one","two"]}` {
+		t.Errorf("repeated request header: %s", b)
+	}
+	var names []string
+	for _, c := range res.Cookies() {
+		names = append(names, c.Name+"="+c.Value)
+	}
+	if strings.Join(names, " ") != "a=1 b=2" {
+		t.Errorf("Set-Cookie: %q, want both cookies", res.Header.Values("Set-Cookie"))
+	}
+
+	data := make([]byte, 200<<10)
+	rand.Read(data)
+	sum := sha256.Sum256(data)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("note", "a file")
+	fw, _ := mw.CreateFormFile("up", "blob.bin")
+	fw.Write(data)
+	mw.Close()
+	req, _ = http.NewRequest("POST", s.url("/form"), &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	res, err = fwClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	var got map[string]any
+	if res.StatusCode != 200 || json.Unmarshal(b, &got) != nil {
+		t.Fatalf("POST /form: %d %s", res.StatusCode, b)
+	}
+	wantJSON(t, "POST /form", got, map[string]any{"note": "a file", "filename": "blob.bin", "length": float64(len(data)), "sha256": hex.EncodeToString(sum[:])})
 }
 
 // One worker serves many requests at once: async handlers on its loop,

@@ -6,6 +6,8 @@ hornbeam's ASGI mode; asgi/frameworks_test.go drives it.
 HTTP: GET /items/{item_id}?q=&limit= (path and query parameters, typed),
 POST /items (a JSON body validated by pydantic; 422 otherwise),
 POST /upload (the body read as it streams: length, sha256, chunks),
+POST /form (multipart: a field and a file), GET /headers (the repeated
+request header x-tag; sets two cookies),
 GET /stream (a StreamingResponse: its first chunk, then it waits for
 GET /release before the rest), GET /slow?s= (sleeps; /events says
 whether it was cancelled, as --timeout does), GET /sync-sleep?s= (a sync
@@ -27,7 +29,7 @@ import threading
 import time
 from typing import List, Optional
 
-from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, File, Form, Request, Response, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -117,6 +119,21 @@ async def slow(s: float = 10):
         EVENTS.append({"slow": "cancelled"})
         raise
     return {"slept": s}
+
+
+@app.post("/form")
+async def form(note: str = Form(...), up: UploadFile = File(...)):
+    # A multipart form with a file (python3-multipart parses it).
+    data = await up.read()
+    return {"note": note, "filename": up.filename, "length": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+@app.get("/headers")
+async def headers(request: Request, response: Response):
+    # Repeated request headers, and repeated response headers (two cookies).
+    response.set_cookie("a", "1")
+    response.set_cookie("b", "2")
+    return {"x_tag": request.headers.getlist("x-tag")}
 
 
 @app.get("/sync-sleep")
