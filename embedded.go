@@ -100,7 +100,7 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 				GracefulTimeout: o.GracefulTimeout, StateVersions: s.versions != nil, Front: front,
 				Mounts:    mounts,
 				Interface: o.Interface, Lifespan: o.Lifespan, WSPingInterval: o.WSPingInterval,
-				WSPingTimeout: o.WSPingTimeout, WSMaxMessage: o.WSMaxMessageSize,
+				WSPingTimeout: o.WSPingTimeout, WSMaxMessage: o.WSMaxMessageSize, WSDeflate: o.WSDeflate,
 			})
 			return []string{worker.EnvConfig + "=" + string(cfg)}
 		},

@@ -78,7 +78,8 @@ type Options struct {
 	Lifespan              string        // ASGI lifespan: "auto" (default), "on" or "off"
 	WSPingInterval        time.Duration // ping idle WebSockets this often; default 20s; negative = never
 	WSPingTimeout         time.Duration // close a WebSocket whose pong takes longer; default 20s
-	WSMaxMessageSize      int64         // largest WebSocket message taken (1009 beyond); default 16 MiB
+	WSMaxMessageSize      int64         // largest WebSocket message taken, inflated (1009 beyond); default 16 MiB
+	WSDeflate             bool          // offer permessage-deflate (no context takeover)
 	ForwardedHost         bool          // take the host from a trusted proxy's Forwarded host= / X-Forwarded-Host; off: keep the Host header
 	ProxyProtocol         bool          // accept PROXY protocol v1/v2 from trusted proxies
 	Static                []string      // "URL_PREFIX=DIR" mappings served by Go

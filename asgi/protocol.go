@@ -23,17 +23,17 @@ const (
 
 // Python -> Go ops, through emit on the loop's thread.
 const (
-	opStart    = 1  // status, headers, trailers
-	opBody     = 2  // body, more_body
-	opHint     = 3  // links
-	opTrailers = 4  // headers, more_trailers
-	opFile     = 5  // path
-	opAccept   = 6  // subprotocol, headers
-	opWSSend   = 7  // is_text, data
-	opWSClose  = 8  // code, reason
-	opDone     = 9  // error text or None
-	opWant     = 10 // the next body chunk or message may come
-	opLifespan = 11 // phase, outcome, message
+	opStart     = 1  // status, headers, trailers
+	opBody      = 2  // body, more_body
+	opHint      = 3  // links
+	opTrailers  = 4  // headers, more_trailers
+	opFile      = 5  // path
+	opAccept    = 6  // subprotocol, headers
+	opWSSend    = 7  // is_text, data
+	opWSClose   = 8  // code, reason
+	opDone      = 9  // error text or None
+	opWant      = 10 // the next body chunk or message may come
+	opLifespan  = 11 // phase, outcome, message
 	opPong      = 12
 	opSubscribe = 13 // topic, on: stream 0 for subscribe(), else a WebSocket (ws_subscribe)
 )

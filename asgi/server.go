@@ -54,9 +54,12 @@ type Config struct {
 	// response has not started) this long after it arrived; 0: no limit.
 	// WebSockets are not limited.
 	Timeout time.Duration
-	// WSMaxMessage is the largest WebSocket message taken (1009 beyond);
-	// default 16 MiB.
+	// WSMaxMessage is the largest WebSocket message taken (1009 beyond),
+	// counted inflated when compressed; default 16 MiB.
 	WSMaxMessage int64
+	// WSDeflate offers permessage-deflate, without context takeover (a
+	// few KB per socket instead of about 1.2 MB).
+	WSDeflate bool
 	// WSPingInterval is how often an idle WebSocket is pinged (default
 	// 20 s; negative: never), and WSPingTimeout how long the pong may take
 	// before the connection is closed (default 20 s).

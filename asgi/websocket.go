@@ -92,7 +92,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, app int) {
 				c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 					Subprotocols:       subs,
 					InsecureSkipVerify: true, // Origin checks are the app's, as with every ASGI server
-					CompressionMode:    websocket.CompressionDisabled,
+					CompressionMode:    s.compression(),
 				})
 				if err != nil {
 					s.post(evWSClosed, st.id, 1006, "")
@@ -120,6 +120,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, app int) {
 			}
 		}
 	}
+}
+
+func (s *Server) compression() websocket.CompressionMode {
+	if s.cfg.WSDeflate {
+		return websocket.CompressionNoContextTakeover
+	}
+	return websocket.CompressionDisabled
 }
 
 // session runs an accepted WebSocket until it closes: this goroutine

@@ -290,3 +290,30 @@ func TestWebSocketReload(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// permessage-deflate is off unless --ws-per-message-deflate; when on, the
+// size limit applies to the inflated message (a small compressed message
+// that inflates past it is refused with 1009).
+func TestWebSocketDeflate(t *testing.T) {
+	deflate := &websocket.DialOptions{CompressionMode: websocket.CompressionNoContextTakeover}
+	off := start(t, nil, "asgi_app:app")
+	_, res := dial(t, off, "/ws/echo", deflate)
+	if ext := res.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+		t.Errorf("compression negotiated without the flag: %q", ext)
+	}
+	s := start(t, nil, "asgi_app:app", "--ws-per-message-deflate", "--ws-max-message-size", "64K")
+	c, res := dial(t, s, "/ws/echo", deflate)
+	if ext := res.Header.Get("Sec-WebSocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
+		t.Fatalf("no permessage-deflate with the flag: %q", ext)
+	}
+	msg := strings.Repeat("compressible ", 1000)
+	c.Write(t.Context(), websocket.MessageText, []byte(msg))
+	if _, got := read(t, c); got != msg {
+		t.Errorf("echo of %d bytes came back as %d", len(msg), len(got))
+	}
+	// 1 MiB of zeros deflates to about 1 KB: the limit counts 1 MiB.
+	c.Write(t.Context(), websocket.MessageBinary, make([]byte, 1<<20))
+	if code, _ := closeStatus(t, c); code != websocket.StatusMessageTooBig {
+		t.Errorf("close %d, want 1009 for a message that inflates past the limit", code)
+	}
+}

@@ -87,6 +87,7 @@ type Config struct {
 	WSPingInterval time.Duration `json:"ws_ping_interval"`
 	WSPingTimeout  time.Duration `json:"ws_ping_timeout"`
 	WSMaxMessage   int64         `json:"ws_max_message"`
+	WSDeflate      bool          `json:"ws_deflate"`
 	// Mounts are the apps of --mount, each under its path prefix ("" for
 	// the root); when there are none, App is served at the root.
 	Mounts []Mount `json:"mounts"`
@@ -170,7 +171,7 @@ func Main(frontend Frontend) int {
 		var err error
 		w.asgi, err = asgi.Start(async, asgi.Config{
 			Lifespan: cfg.Lifespan, MaxBodySize: cfg.MaxBodySize, BodyTimeout: cfg.BodyTimeout, Timeout: cfg.Timeout,
-			WSMaxMessage: cfg.WSMaxMessage, WSPingInterval: cfg.WSPingInterval, WSPingTimeout: cfg.WSPingTimeout,
+			WSMaxMessage: cfg.WSMaxMessage, WSPingInterval: cfg.WSPingInterval, WSPingTimeout: cfg.WSPingTimeout, WSDeflate: cfg.WSDeflate,
 			ErrorLog: errorLog, Observe: w.observe, OnSubscribers: w.subscribers,
 		})
 		if err != nil {

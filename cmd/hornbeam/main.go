@@ -146,6 +146,7 @@ func flags(c *config) *pflag.FlagSet {
 	fs.StringVar(&o.Lifespan, "lifespan", "auto", "ASGI lifespan: auto (run it if the app supports it), on (a startup failure stops the server), off")
 	fs.Var(duration{&o.WSPingInterval}, "ws-ping-interval", "ping each WebSocket this often (0: never)")
 	fs.Var(duration{&o.WSPingTimeout}, "ws-ping-timeout", "close a WebSocket whose pong takes longer than this")
+	fs.BoolVar(&o.WSDeflate, "ws-per-message-deflate", false, "offer WebSocket compression (permessage-deflate, no context takeover); --ws-max-message-size bounds the inflated size")
 	fs.Var(size{&o.WSMaxMessageSize}, "ws-max-message-size", "largest WebSocket message taken, bytes or with K/M/G (close 1009 beyond)")
 	fs.VarP(duration{&o.Timeout}, "timeout", "t", "per-request timeout: past it the client gets 504 and the worker is replaced (0: none)")
 	fs.IntVar(&o.MaxRequests, "max-requests", o.MaxRequests, "recycle a worker after this many requests (default 0: never; for an app that leaks, e.g. 1000)")
