@@ -801,6 +801,21 @@ func TestFrameworkQuartWebSocket(t *testing.T) {
 	}
 	wsWantClose(t, c, websocket.StatusNormalClosure, "done")
 
+	// abort(401) before accepting: Quart's HTTP response, through the
+	// websocket.http.response extension.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, res, err := websocket.Dial(ctx, "ws://"+s.addr+"/ws/private", nil)
+	if err == nil || res == nil || res.StatusCode != 401 {
+		t.Errorf("dial /ws/private without the token: %v, %v: want a 401 response", err, res)
+	} else if b, _ := io.ReadAll(res.Body); !strings.Contains(string(b), "Unauthorized") {
+		t.Errorf("the 401's body: %q, want Quart's page", b)
+	}
+	c = wsDial(t, s, "/ws/private?token=secret")
+	if _, msg := wsRead(t, c); msg != "welcome" {
+		t.Errorf("/ws/private with the token: %q", msg)
+	}
+
 	// A client that leaves mid-conversation: Quart cancels the handler,
 	// nothing to report.
 	c = wsDial(t, s, "/ws/echo")

@@ -8,7 +8,9 @@ body back), POST /upload (the body iterated as it streams: length, sha256,
 parts), GET /stream (an async generator: its first line, then it waits for
 GET /release), GET /boom (raises), GET /serving (what before_serving set).
 WebSocket: /ws/echo (text back; "close" closes with 4003 "quart bye"),
-/ws/push?n=N (N messages while the client says nothing, then 1000).
+/ws/push?n=N (N messages while the client says nothing, then 1000),
+/ws/private?token=secret (without the token: Quart's 401 page instead of
+the handshake).
 
 Environment: QUART_SHUTDOWN_FILE is written by after_serving.
 """
@@ -17,7 +19,7 @@ import asyncio
 import hashlib
 import os
 
-from quart import Quart, jsonify, request, websocket
+from quart import Quart, abort, jsonify, request, websocket
 
 app = Quart(__name__)
 
@@ -102,6 +104,16 @@ async def ws_echo():
             await websocket.close(4003, "quart bye")
             return
         await websocket.send("quart: %s" % data)
+
+
+@app.websocket("/ws/private")
+async def ws_private():
+    # abort() before accepting: Quart sends its 401 page with the
+    # websocket.http.response extension.
+    if websocket.args.get("token") != "secret":
+        abort(401)
+    await websocket.accept()
+    await websocket.send("welcome")
 
 
 @app.websocket("/ws/push")
