@@ -1,8 +1,6 @@
 package asgi_test
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -24,28 +22,7 @@ const python = "/usr/bin/python3"
 var hornbeamBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
-
-func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "hornbeam-asgi-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = "/usr/local/go/bin/go"
-	}
-	hornbeamBin = filepath.Join(dir, "hornbeam")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", hornbeamBin, "../cmd/hornbeam").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ../cmd/hornbeam: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testutil.RunWithHornbeam(m, "../cmd/hornbeam", &hornbeamBin))
 }
 
 // server is one running hornbeam.

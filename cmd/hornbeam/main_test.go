@@ -33,29 +33,7 @@ const python = "/usr/bin/python3"
 var hornbeamBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
-
-func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "hornbeam-cmd-test-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "creating a temporary directory: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = "/usr/local/go/bin/go"
-	}
-	hornbeamBin = filepath.Join(dir, "hornbeam")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, goTool, "build", "-o", hornbeamBin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build -o %s .: %v\n%s", hornbeamBin, err, out)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testutil.RunWithHornbeam(m, ".", &hornbeamBin))
 }
 
 // syncBuffer is safe for the server's concurrent writes.

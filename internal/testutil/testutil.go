@@ -4,7 +4,14 @@ package testutil
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
+	"testing"
+	"time"
 )
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers and readers:
@@ -25,4 +32,30 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// RunWithHornbeam is a TestMain body for tests that run the hornbeam
+// command: it builds the package at pkg (a path relative to the test's
+// directory, like "../cmd/hornbeam") into a temporary directory, sets
+// *bin to the binary, runs the tests and removes the directory. It
+// returns the exit status for os.Exit.
+func RunWithHornbeam(m *testing.M, pkg string, bin *string) int {
+	dir, err := os.MkdirTemp("", "hornbeam-test-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "creating a temporary directory: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = "/usr/local/go/bin/go"
+	}
+	*bin = filepath.Join(dir, "hornbeam")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", *bin, pkg).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build -o %s %s: %v\n%s", *bin, pkg, err, out)
+		return 1
+	}
+	return m.Run()
 }
