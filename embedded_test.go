@@ -166,3 +166,40 @@ func TestEmbeddedImportError(t *testing.T) {
 		t.Errorf("error %v, output %q: want a StartError with the traceback", err, se)
 	}
 }
+
+// TestEmbeddedStopReleasesFiles: a stopped embedded server holds none of
+// the descriptors it opened (its listeners and the copies the workers
+// inherit, the workers' sockets and pipes): a second start and stop leaves
+// as many open as the first did.
+func TestEmbeddedStopReleasesFiles(t *testing.T) {
+	cycle := func() {
+		s := startEmbedded(t, "core", hornbeam.Options{Workers: 2})
+		if code, _ := get(t, s.URL+"/pid"); code != 200 {
+			t.Fatalf("/pid: %d", code)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	}
+	cycle() // what is opened once per process (the runtime, Python's lookup)
+	before := openFDs(t)
+	cycle()
+	var after int
+	defer func() {
+		if t.Failed() {
+			ents, _ := os.ReadDir("/proc/self/fd")
+			for _, e := range ents {
+				l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+				t.Logf("fd %s: %s", e.Name(), l)
+			}
+			t.Logf("%d descriptors before, %d after", before, after)
+		}
+	}()
+	waitFor(t, 5*time.Second, "the descriptors to be released", func() bool {
+		after = openFDs(t)
+		return after <= before
+	})
+}

@@ -81,8 +81,11 @@ type Config struct {
 // Embedded says how to start embedded workers (see package worker for what
 // they inherit).
 type Embedded struct {
-	Executable string     // the hornbeam binary
-	Listeners  []*os.File // the sockets the workers serve, from fd 7 on
+	Executable string // the hornbeam binary
+	// Listeners are the sockets the workers serve, from fd 7 on. New
+	// takes them over: it keeps copies of its own (see inheritable) and
+	// closes these; Stop closes the copies.
+	Listeners []*os.File
 	// AccessLog receives the workers' access log lines (each worker writes
 	// them to a pipe, fd 6, copied here line by line); nil: none.
 	AccessLog io.Writer
@@ -121,9 +124,10 @@ type Pool struct {
 	accessMu sync.Mutex    // one access log line at a time (embedded workers)
 	reloadMu sync.Mutex    // one Reload or Scale at a time
 
-	down  bool      // (mu) Embedded.Unavailable was told true last
-	downC chan bool // to the goroutine that calls Embedded.Unavailable
-	downD chan struct{}
+	filesClosed bool      // (mu) Stop has closed the copies of Embedded.Listeners
+	down        bool      // (mu) Embedded.Unavailable was told true last
+	downC       chan bool // to the goroutine that calls Embedded.Unavailable
+	downD       chan struct{}
 
 	zmu    sync.Mutex // serialises starting the zygote
 	zygote *worker    // (mu) with Preload: the process that forks workers
@@ -172,8 +176,14 @@ func New(cfg Config) (*Pool, error) {
 		e.Listeners = make([]*os.File, len(cfg.Embedded.Listeners))
 		for i, f := range cfg.Embedded.Listeners {
 			if e.Listeners[i], err = inheritable(f); err != nil {
+				for _, c := range e.Listeners[:i] {
+					c.Close()
+				}
 				return nil, err
 			}
+		}
+		for _, f := range cfg.Embedded.Listeners {
+			f.Close() // the pool has its copies (closed by Stop)
 		}
 		cfg.Embedded = &e
 	}
@@ -687,10 +697,17 @@ func (p *Pool) Stop(ctx context.Context) error {
 	p.mu.Lock()
 	c := p.downC
 	p.downC = nil
+	closeFiles := !p.filesClosed
+	p.filesClosed = true
 	p.mu.Unlock()
 	if c != nil {
 		close(c)
 		<-p.downD // Embedded.Unavailable(false) has returned
+	}
+	if e := p.cfg.Embedded; e != nil && closeFiles {
+		for _, f := range e.Listeners { // the pool's copies (New)
+			f.Close()
+		}
 	}
 	return err
 }
