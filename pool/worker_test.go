@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/hornbeam-go/hornbeam/errlog"
+	"golang.org/x/sys/unix"
+	"net"
+	"syscall"
 )
 
 // A worker's output lines keep their level prefix (moved in front of the
@@ -67,5 +70,99 @@ func TestOutputLinesLevels(t *testing.T) {
 				t.Errorf("error log:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(tt.logs, "\n"))
 			}
 		})
+	}
+}
+
+// TestGoCrashReport: of Go's report of a fatal signal in an embedded
+// worker, the header and the goroutine that took the signal are kept, the
+// rest is counted and dropped, and the signal is named; output before it
+// (Python's traceback) passes.
+func TestGoCrashReport(t *testing.T) {
+	out := strings.Split(`Fatal Python error: Segmentation fault
+  File "/app/core.py", line 182 in application
+SIGSEGV: segmentation violation
+PC=0x7f4b5e173eec m=0 sigcode=18446744073709551610 addr=0x367
+signal arrived during cgo execution
+
+goroutine 18 gp=0x3c73ba632960 m=0 mp=0xe6cec0 [syscall, locked to thread]:
+runtime.cgocall(0x7aa180, 0x3c73ba5ce6c0)
+	/usr/local/go/src/runtime/cgocall.go:167 +0x4b
+github.com/hornbeam-go/hornbeam/wsgiembed.(*App).callHandle(0x3c73ba65a3f0)
+
+goroutine 1 gp=0x25339545e1e0 m=nil [select]:
+runtime.gopark(0x0?, 0x0?, 0x70?, 0xa0?, 0x474aec?)
+
+rax    0x0
+rbx    0x1
+`, "\n")
+	var c goCrash
+	var kept []string
+	for _, l := range out {
+		if c.keep([]byte(l + "\n")) {
+			kept = append(kept, l)
+		}
+	}
+	got := strings.Join(kept, "\n")
+	for _, want := range []string{"Fatal Python error", "core.py", "SIGSEGV: segmentation violation", "PC=0x", "goroutine 18", "callHandle"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("dropped %q; kept:\n%s", want, got)
+		}
+	}
+	for _, gone := range []string{"goroutine 1 ", "gopark", "rax"} {
+		if strings.Contains(got, gone) {
+			t.Errorf("kept %q:\n%s", gone, got)
+		}
+	}
+	if c.signal != syscall.SIGSEGV || c.dropped != 6 {
+		t.Errorf("signal %v, %d lines dropped; want SIGSEGV, 6", c.signal, c.dropped)
+	}
+	// A line that looks like a header but is not followed by "PC=" is no report.
+	var d goCrash
+	for _, l := range []string{"SIGTERM: a log line of the app", "more", "goroutine 5 [x]:", "", "after"} {
+		if !d.keep([]byte(l + "\n")) {
+			t.Errorf("dropped %q: no Go report here", l)
+		}
+	}
+	if d.signal != 0 {
+		t.Errorf("signal %v from an app's log line", d.signal)
+	}
+}
+
+// TestInheritableStaysNonBlocking: the copy of a listening socket that the
+// pool hands to the embedded workers stays non-blocking when os/exec
+// calls Fd on it (as it does for every worker started); a File from
+// TCPListener.File is put in blocking mode, socket-wide, by Fd.
+func TestInheritableStaysNonBlocking(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	orig, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonblocking := func(fd uintptr) bool {
+		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fl&unix.O_NONBLOCK != 0
+	}
+	f, err := inheritable(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	orig.Close()
+	if !nonblocking(f.Fd()) || !nonblocking(f.Fd()) {
+		t.Errorf("the workers' copy of the socket is in blocking mode after Fd")
+	}
+	// What it guards against.
+	g, _ := ln.(*net.TCPListener).File()
+	defer g.Close()
+	g.Fd()
+	if nonblocking(f.Fd()) {
+		t.Logf("note: TCPListener.File().Fd() no longer sets blocking mode")
 	}
 }
