@@ -620,7 +620,7 @@ func TestFrameworkStarletteStreaming(t *testing.T) {
 	if strings.Join(lines, "") != "line 0\nline 1\nline 2\nline 3\nline 4\n" {
 		t.Fatalf("got %q", lines)
 	}
-	if d := at[4].Sub(at[0]); d < 150*time.Millisecond {
+	if d := at[4].Sub(at[0]); d < 100*time.Millisecond {
 		t.Errorf("the first and last lines came %s apart, want about 200ms: the response was buffered", d)
 	}
 }
