@@ -936,7 +936,7 @@ def main():
         versions=versions(cfg),
         servers={s: dict(processes=specs[s]["procs"],
                          command=" ".join(specs[s]["cmd"]("MODULE", "127.0.0.1:PORT")))
-                 for s in SERVER_ORDER},
+                 for s in SERVER_ORDER if s in specs},
         workloads=[{k: v for k, v in w.items() if k != "script"} | (
             {"script": os.path.relpath(w["script"], HERE)} if w.get("script") else {})
             for w in wls],

@@ -19,6 +19,9 @@ COLORS = {
     "uwsgi": "#ef6c00",
     "waitress": "#8e24aa",
     "gohello": "#9e9e9e",
+    "uvicorn": "#1565c0",
+    "hypercorn": "#ef6c00",
+    "daphne": "#8e24aa",
 }
 ORDER = list(COLORS)
 
@@ -45,6 +48,7 @@ def short(v):
 def render(doc):
     summary = doc["summary"]
     wls = [w for w in doc["workloads"] if summary.get(w["id"])]
+    present = [k for k in ORDER if any(k in summary[w["id"]] for w in wls)]
     cols = 3
     rows = (len(wls) + cols - 1) // cols
     pw, ph = 400, 300  # panel size
@@ -56,32 +60,35 @@ def render(doc):
       'font-family="DejaVu Sans, Arial, sans-serif" font-size="11">' % (W, H, W, H))
     a('<rect width="100%" height="100%" fill="white"/>')
     cfg = doc.get("config", {})
-    a('<text x="12" y="22" font-size="16" font-weight="bold">hornbeam vs other WSGI servers: '
-      'requests/s (higher is better)</text>')
-    a('<text x="12" y="40" fill="#444">%s; %s workers each (waitress: 1 process x %s threads); '
+    a('<text x="12" y="22" font-size="16" font-weight="bold">%s</text>' % escape(doc.get(
+        "title", "hornbeam vs other WSGI servers: requests/s (higher is better)")))
+    a('<text x="12" y="40" fill="#444">%s; %s; '
       'median of %s round(s), %ss each; %s CPUs shared with the load generator</text>' % (
-          escape(doc.get("generated", "")), cfg.get("workers"), cfg.get("threads"),
+          escape(doc.get("generated", "")), escape(doc.get("subtitle", "%s workers each (waitress: "
+                                                           "1 process x %s threads)" % (
+                                                               cfg.get("workers"), cfg.get("threads")))),
           cfg.get("rounds"), cfg.get("duration_s"), doc.get("machine", {}).get("cpus")))
     # legend
     x = 12
-    for s in ORDER:
+    for s in present:
         a('<rect x="%d" y="52" width="12" height="12" fill="%s"/>' % (x, COLORS[s]))
         a('<text x="%d" y="62">%s</text>' % (x + 16, s + (" (bare Go, ceiling)" if s == "gohello" else "")))
         x += 30 + 7 * len(s) + (105 if s == "gohello" else 0)
-    a('<text x="12" y="80" fill="#666">labels: req/s above the bar; below it, this server\'s '
-      'req/s / hornbeam\'s; each panel has its own scale; "stalls": some connections got no '
-      'answer for the whole measurement</text>')
+    a('<text x="12" y="80" fill="#666">labels: %s above the bar; below it, this server\'s '
+      'value / hornbeam\'s; each panel has its own scale; "stalls": some connections got no '
+      'answer for the whole measurement</text>' % ("the value" if doc.get("title") else "req/s"))
 
     for i, w in enumerate(wls):
         px, py = 10 + (i % cols) * pw, top + (i // cols) * ph
         s = summary[w["id"]]
-        servers = [k for k in ORDER if k in s and s[k].get("rps") is not None]
-        vmax = nice_max(1.08 * max([s[k]["rps"] for k in servers] + [1]))
+        key = w.get("value", "rps")
+        servers = [k for k in ORDER if k in s and s[k].get(key) is not None]
+        vmax = nice_max(1.08 * max([s[k][key] for k in servers] + [1]))
         left, right, ptop, pbot = px + 52, px + pw - 14, py + 36, py + ph - 46
         a('<text x="%d" y="%d" font-size="13" font-weight="bold">%s</text>' % (
             px + 6, py + 16, escape(w["id"])))
         a('<text x="%d" y="%d" fill="#444">%s</text>' % (
-            px + 6, py + 29, escape(w["title"][:62])))
+            px + 6, py + 29, escape((w["title"] + (" (%s)" % w["unit"] if w.get("unit") else ""))[:66])))
         for t in range(5):
             v = vmax * t / 4
             y = pbot - (pbot - ptop) * t / 4
@@ -92,17 +99,18 @@ def render(doc):
         n = max(1, len(servers))
         slot = (right - left) / n
         bw = min(44, slot * 0.7)
-        hb = (s.get("hornbeam") or {}).get("rps")
+        hb = (s.get("hornbeam") or {}).get(key)
         for j, k in enumerate(servers):
-            v = s[k]["rps"]
+            v = s[k][key]
             h = (pbot - ptop) * v / vmax
             bx = left + slot * j + (slot - bw) / 2
             a('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s">'
-              '<title>%s: %.0f req/s, p99 %s ms</title></rect>' % (
-                  bx, pbot - h, bw, h, COLORS.get(k, "#333"), k, v,
+              '<title>%s: %.1f %s, p99 %s ms</title></rect>' % (
+                  bx, pbot - h, bw, h, COLORS.get(k, "#333"), k, v, w.get("unit", "req/s"),
                   "-" if s[k].get("p99_ms") is None else "%.2f" % s[k]["p99_ms"]))
             a('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">%s</text>' % (
-                bx + bw / 2, pbot - h - 4, short(v) + ("" if v else " (stuck)")))
+                bx + bw / 2, pbot - h - 4, (short(v) if v >= 100 else "%.1f" % v)
+                + ("" if v else " (stuck)")))
             if hb:
                 a('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="9" fill="#555">'
                   '%.2fx</text>' % (bx + bw / 2, pbot + 12, v / hb))
