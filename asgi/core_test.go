@@ -408,7 +408,7 @@ func TestBlockedLoop(t *testing.T) {
 	s := start(t, nil, "asgi_app:app", "--timeout", "1s", "--graceful-timeout", "2s")
 	_, pid := s.get("/pid")
 	go http.Get(s.url("/block?s=30"))
-	s.waitLog(10*time.Second, "ASGI event loop has not answered for 1s", "time.sleep(float(_q(scope", "MainThread")
+	s.waitLog(10*time.Second, "ASGI event loop has not answered for 1s", "time.sleep(float(_q(scope", "MainThread", "The event loop's ", "task(s):", "<Task pending")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if code, now := s.get("/pid"); code == 200 && now != pid {

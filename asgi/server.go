@@ -373,6 +373,25 @@ func (s *Server) get(id int64) *stream {
 	return st
 }
 
+// TaskStacks returns the stack of every task of the event loop, for a
+// loop that does not answer (Alive): the loop is stuck, so reading its
+// tasks from another thread is safe enough for a report.
+func (s *Server) TaskStacks(wait time.Duration) string {
+	return s.mounts[0].App.Diagnose(taskStacksCode, wait)
+}
+
+const taskStacksCode = `
+import asyncio, io
+from hornbeam import _asgi
+out = io.StringIO()
+loop = _asgi.RUNNER.loop if _asgi.RUNNER else None
+tasks = list(asyncio.all_tasks(loop)) if loop else []
+for t in tasks:
+    out.write("%r\n" % (t,))
+    t.print_stack(limit=20, file=out)
+result = "%d task(s):\n%s" % (len(tasks), out.getvalue())
+`
+
 // Alive asks the event loop to answer within d: false means it is stuck
 // (a task blocking it), for a heartbeat.
 func (s *Server) Alive(d time.Duration) bool {

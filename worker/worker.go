@@ -651,8 +651,8 @@ func (w *worker) heartbeat(stop <-chan struct{}) {
 			return
 		default:
 		}
-		w.log.Printf("error: worker %d: its ASGI event loop has not answered for %s (--timeout): a task blocks it (a synchronous call in async code? use run_in_executor); it takes no more connections and is replaced. The Python threads (the loop runs in MainThread):\n%s",
-			os.Getpid(), w.cfg.Timeout, w.app.Stacks(2*time.Second))
+		w.log.Printf("error: worker %d: its ASGI event loop has not answered for %s (--timeout): a task blocks it (a synchronous call in async code? use run_in_executor); it takes no more connections and is replaced. The Python threads (the loop runs in MainThread):\n%s\nThe event loop's %s",
+			os.Getpid(), w.cfg.Timeout, w.app.Stacks(2*time.Second), w.asgi.TaskStacks(2*time.Second))
 		w.stuck.Add(1)
 		w.stopAccepting.Do(func() {
 			go w.srv.Shutdown(context.Background())

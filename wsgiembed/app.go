@@ -329,12 +329,19 @@ func (a *App) emit(arg cpython.Object) (ret cpython.Object) {
 // every few milliseconds when asked; past wait it gives up (and leaves a
 // goroutine waiting for the GIL).
 func (a *App) Stacks(wait time.Duration) string {
+	return a.Diagnose(stacksCode, wait)
+}
+
+// Diagnose runs Python code that sets result to a str (a report for the
+// log) and returns it, taking the GIL as Stacks does: for code that
+// inspects a process stuck in Python.
+func (a *App) Diagnose(code string, wait time.Duration) string {
 	done := make(chan string, 1)
 	go func() {
 		py := a.py
 		py.EnterAlone()
 		defer py.LeaveAlone()
-		o, err := py.Run(stacksCode, nil)
+		o, err := py.Run(code, nil)
 		if err != nil {
 			done <- "(no stacks: " + err.Error() + ")"
 			return
