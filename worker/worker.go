@@ -342,7 +342,9 @@ func (w *worker) listeners() ([]net.Listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("inherited listener %d: %w", i, err)
 		}
-		out = append(out, ln)
+		sl := &stoppableListener{Listener: ln, parked: make(chan struct{}), closed: make(chan struct{})}
+		w.conns.lns = append(w.conns.lns, sl)
+		out = append(out, sl)
 	}
 	return out, nil
 }
