@@ -40,14 +40,25 @@ type stream struct {
 
 	topics []string // (Server.psmu) those it is subscribed to (ws_subscribe)
 
-	// closeWS asks a WebSocket's goroutine to close it (a no-op for HTTP).
-	closeWS func(code int, reason string)
+	kick func() // (mu) an accepted WebSocket's writer (websocket.go)
+
+	// closer closes a WebSocket, or asks its goroutine to (nil for HTTP).
+	closer func(code int, reason string) // (mu)
 }
 
 func (s *Server) newStream(wantCap int) *stream {
-	st := &stream{s: s, id: s.nextID.Add(1), notify: make(chan struct{}, 1), want: make(chan struct{}, wantCap)}
-	st.closeWS = func(int, string) {}
-	return st
+	return &stream{s: s, id: s.nextID.Add(1), notify: make(chan struct{}, 1), want: make(chan struct{}, wantCap)}
+}
+
+// closeWS closes a WebSocket with code (the server shuts down); a no-op
+// for HTTP.
+func (st *stream) closeWS(code int, reason string) {
+	st.mu.Lock()
+	f := st.closer
+	st.mu.Unlock()
+	if f != nil {
+		f(code, reason)
+	}
 }
 
 // take returns the ops queued so far.
@@ -182,7 +193,12 @@ func (st *stream) push(o op) (wait bool) {
 			st.blocked, wait = true, true
 		}
 	}
+	kick := st.kick
 	st.mu.Unlock()
+	if kick != nil {
+		kick() // an accepted WebSocket: its writer runs when there is work
+		return wait
+	}
 	select {
 	case st.notify <- struct{}{}:
 	default:

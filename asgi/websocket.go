@@ -31,13 +31,6 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
-// wsSession is an accepted WebSocket: Go speaks the protocol (pings,
-// the close handshake, UTF-8 and size checks); whole messages cross.
-type wsSession struct {
-	c      *websocket.Conn
-	closed chan wsClose // the server closes it (shutdown)
-}
-
 type wsClose struct {
 	code   int
 	reason string
@@ -56,7 +49,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, app int) {
 		st.want <- struct{}{}
 	}
 	closed := make(chan wsClose, 1)
-	st.closeWS = func(code int, reason string) {
+	st.closer = func(code int, reason string) {
 		select {
 		case closed <- wsClose{code, reason}:
 		default:
@@ -101,7 +94,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, app int) {
 				s.sockets.Add(1)
 				defer s.sockets.Done()
 				st.requeue(ops[i+1:]) // what the app sent right after accepting
-				s.session(st, &wsSession{c: c, closed: closed}, r)
+				s.session(st, c, r)
 				return
 			case opWSClose, opDone:
 				if o.kind == opDone && o.hasText {
@@ -129,59 +122,97 @@ func (s *Server) compression() websocket.CompressionMode {
 	return websocket.CompressionDisabled
 }
 
-// session runs an accepted WebSocket until it closes: this goroutine
-// writes what the app sends, a reader goroutine passes the client's
-// messages on (at most wsWindow not yet taken by the app), a ticker pings.
-func (s *Server) session(st *stream, ws *wsSession, r *http.Request) {
-	c := ws.c
+// session runs an accepted WebSocket until it closes. An idle socket
+// costs one goroutine, this one, blocked reading the client's next message
+// (readWS); what the app sends is written by a goroutine started when there
+// is something to write (wsWriter), pings by a timer.
+func (s *Server) session(st *stream, c *websocket.Conn, r *http.Request) {
 	c.SetReadLimit(s.cfg.WSMaxMessage)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	readerDone := make(chan struct{})
-	go s.readWS(ctx, st, c, readerDone)
-	var ping <-chan time.Time
-	if s.cfg.WSPingInterval > 0 {
-		t := time.NewTicker(s.cfg.WSPingInterval)
-		defer t.Stop()
-		ping = t.C
+	wr := &wsWriter{s: s, st: st, c: c, ctx: ctx}
+	st.mu.Lock()
+	st.kick = wr.kick
+	pending := len(st.ops) > 0
+	st.closer = func(code int, reason string) {
+		go func() {
+			c.Close(websocket.StatusCode(code), reason)
+			s.post(evWSClosed, st.id, code, reason)
+		}()
 	}
-	for {
-		select {
-		case <-readerDone:
-			return // the client closed, or the connection broke: reported by readWS
-		case cl := <-ws.closed:
-			c.Close(websocket.StatusCode(cl.code), cl.reason)
-			s.post(evWSClosed, st.id, cl.code, cl.reason)
-			return
-		case <-ping:
-			go func() {
-				pctx, pcancel := context.WithTimeout(ctx, s.cfg.WSPingTimeout)
-				defer pcancel()
-				if err := c.Ping(pctx); err != nil && ctx.Err() == nil {
+	st.mu.Unlock()
+	if pending {
+		wr.kick()
+	}
+	if s.cfg.WSPingInterval > 0 {
+		var t *time.Timer
+		t = time.AfterFunc(s.cfg.WSPingInterval, func() {
+			pctx, pcancel := context.WithTimeout(ctx, s.cfg.WSPingTimeout)
+			defer pcancel()
+			if err := c.Ping(pctx); err != nil {
+				if ctx.Err() == nil {
 					s.logf("info: WebSocket %s: no pong within %s (--ws-ping-timeout): closed", r.URL.Path, s.cfg.WSPingTimeout)
 					c.CloseNow()
 				}
-			}()
-			continue
-		case <-st.notify:
+				return
+			}
+			t.Reset(s.cfg.WSPingInterval)
+		})
+		defer t.Stop()
+	}
+	s.readWS(ctx, st, c)
+}
+
+// wsWriter writes an accepted WebSocket's ops, in a goroutine that runs
+// while there are some (kick starts it).
+type wsWriter struct {
+	s       *Server
+	st      *stream
+	c       *websocket.Conn
+	ctx     context.Context
+	running bool // (st.mu) a goroutine is writing
+	closed  bool // (st.mu) closed: nothing more is written
+}
+
+func (w *wsWriter) kick() {
+	w.st.mu.Lock()
+	start := !w.running && !w.closed
+	w.running = true
+	w.st.mu.Unlock()
+	if start {
+		go w.drain()
+	}
+}
+
+func (w *wsWriter) drain() {
+	st, s, c := w.st, w.s, w.c
+	for {
+		st.mu.Lock()
+		ops := st.ops
+		st.ops = nil
+		if len(ops) == 0 || w.closed {
+			w.running = false
+			st.mu.Unlock()
+			return
 		}
-		for _, o := range st.take() {
+		st.mu.Unlock()
+		for _, o := range ops {
+			end := false
 			switch o.kind {
 			case opWSSend:
 				typ := websocket.MessageBinary
 				if o.more {
 					typ = websocket.MessageText
 				}
-				if err := c.Write(ctx, typ, o.data); err != nil {
-					c.CloseNow()
-					<-readerDone
-					return
+				if err := c.Write(w.ctx, typ, o.data); err != nil {
+					c.CloseNow() // the reader sees it and ends the session
+					end = true
 				}
 				st.sent(len(o.data))
 			case opWSClose:
 				c.Close(websocket.StatusCode(o.code), o.text)
 				s.post(evWSClosed, st.id, o.code, o.text)
-				return
+				end = true
 			case opDone:
 				// The app's task ended without a close: 1000, or 1011
 				// after an exception (logged).
@@ -191,6 +222,13 @@ func (s *Server) session(st *stream, ws *wsSession, r *http.Request) {
 					code = websocket.StatusInternalError
 				}
 				c.Close(code, "")
+				end = true
+			}
+			if end {
+				st.mu.Lock()
+				w.closed, w.running = true, false
+				st.ops = nil
+				st.mu.Unlock()
 				return
 			}
 		}
@@ -200,8 +238,7 @@ func (s *Server) session(st *stream, ws *wsSession, r *http.Request) {
 // readWS passes the client's messages to the app; it reports the close
 // (the client's code, 1006 for a broken connection, 1007 for text that is
 // not UTF-8, 1009 for a message over the limit).
-func (s *Server) readWS(ctx context.Context, st *stream, c *websocket.Conn, done chan<- struct{}) {
-	defer close(done)
+func (s *Server) readWS(ctx context.Context, st *stream, c *websocket.Conn) {
 	for {
 		select {
 		case <-st.want:
