@@ -203,3 +203,41 @@ func TestEmbeddedStopReleasesFiles(t *testing.T) {
 		return after <= before
 	})
 }
+
+// TestEmbeddedConnectionsSpread: a burst of new keep-alive connections
+// spreads over the workers (a worker that holds connections lets the
+// others accept first), rather than all landing on whichever worker was
+// awake.
+func TestEmbeddedConnectionsSpread(t *testing.T) {
+	s := startEmbedded(t, "core", hornbeam.Options{Workers: 4})
+	for round := 0; round < 3; round++ {
+		var mu sync.Mutex
+		pids := map[string]int{}
+		var wg sync.WaitGroup
+		for c := 0; c < 8; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tr := &http.Transport{}
+				defer tr.CloseIdleConnections()
+				client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+				for i := 0; i < 5; i++ {
+					resp, err := client.Get(s.URL + "/pid")
+					if err != nil {
+						t.Errorf("GET /pid: %v", err)
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					mu.Lock()
+					pids[string(b)]++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(pids) < 2 {
+			t.Errorf("round %d: 8 connections, all on one of 4 workers: %v", round, pids)
+		}
+	}
+}

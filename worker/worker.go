@@ -342,7 +342,7 @@ func (w *worker) listeners() ([]net.Listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("inherited listener %d: %w", i, err)
 		}
-		sl := &stoppableListener{Listener: ln, parked: make(chan struct{}), closed: make(chan struct{})}
+		sl := &stoppableListener{Listener: ln, open: &w.conns.open, parked: make(chan struct{}), closed: make(chan struct{})}
 		w.conns.lns = append(w.conns.lns, sl)
 		out = append(out, sl)
 	}
@@ -374,6 +374,7 @@ type connTracker struct {
 	mu    sync.Mutex
 	fresh map[net.Conn]struct{}
 	n     atomic.Int64 // len(fresh), read without the lock on every request
+	open  atomic.Int64 // connections held (accepted, not yet closed)
 }
 
 // track chains a ConnState hook on srv (before it serves).
@@ -381,6 +382,12 @@ func (t *connTracker) track(srv *http.Server) {
 	t.fresh = map[net.Conn]struct{}{}
 	prev := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			t.open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			t.open.Add(-1)
+		}
 		if s == http.StateNew {
 			t.mu.Lock()
 			t.fresh[c] = struct{}{}
@@ -426,11 +433,20 @@ func (t *connTracker) waitFresh(d time.Duration) {
 	}
 }
 
+// A worker that holds n connections waits n*acceptBackoff (at most
+// acceptBackoffMax times) before it accepts another, so that a burst of
+// new connections spreads over the workers.
+const (
+	acceptBackoff    = 25 * time.Microsecond
+	acceptBackoffMax = 4
+)
+
 // stoppableListener is an inherited listener that drain can stop without
 // ending its Serve loop: once stopped, Accept waits for the server's
 // Shutdown to close it, so that Serve returns http.ErrServerClosed.
 type stoppableListener struct {
 	net.Listener
+	open      *atomic.Int64 // connections the worker holds (connTracker)
 	stopped   atomic.Bool
 	parked    chan struct{} // closed when Accept waits, stopped
 	closed    chan struct{} // closed by Close
@@ -439,6 +455,12 @@ type stoppableListener struct {
 }
 
 func (l *stoppableListener) Accept() (net.Conn, error) {
+	if n := l.open.Load(); n > 0 {
+		// Let the other workers take the connections waiting: every
+		// worker is woken for each, and one already awake (busy) would
+		// otherwise take them all, then keep them (keep-alive).
+		time.Sleep(time.Duration(min(n, acceptBackoffMax)) * acceptBackoff)
+	}
 	c, err := l.Listener.Accept()
 	if err != nil && l.stopped.Load() {
 		l.parkOnce.Do(func() { close(l.parked) })
