@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/debian-packages.sh python3 python3-flask python3-django python3-bottle redis-server python3-redis libpython3.11 \
-	python3-fastapi python3-starlette python3-quart python3-httpx python3-websockets python3-django-channels python3-uvicorn
+	python3-fastapi python3-starlette python3-quart python3-httpx python3-websockets python3-django-channels python3-multipart
 
 export PATH="/usr/local/go/bin:$PATH"
 go version
