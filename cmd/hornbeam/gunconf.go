@@ -487,16 +487,14 @@ func pyRepr(v any) string {
 var (
 	// masterHooks run in a short-lived Python process with a stand-in
 	// server (runHook).
-	masterHooks = map[string]bool{"on_starting": true, "when_ready": true, "on_exit": true}
+	masterHooks = map[string]bool{"on_starting": true, "when_ready": true, "on_exit": true,
+		"on_reload": true, "nworkers_changed": true, "pre_exec": true}
 	// zygoteHooks run in the process-mode zygote (the process that forks
 	// the workers), workerHooks in each process-mode worker.
 	zygoteHooks = map[string]bool{"pre_fork": true, "child_exit": true}
 	workerHooks = map[string]bool{"post_fork": true, "post_worker_init": true, "pre_request": true, "post_request": true, "worker_exit": true}
 	// notCalled are the hooks hornbeam does not call, and why.
 	notCalled = map[string]string{
-		"on_reload":        "SIGHUP reloads the workers without it",
-		"pre_exec":         "a SIGUSR2 upgrade starts the hornbeam binary anew without it (the new process runs on_starting)",
-		"nworkers_changed": "SIGTTIN/SIGTTOU change the number of workers without it",
 		"worker_int":       "the workers ignore SIGINT: the server stops them (worker_exit is called)",
 		"worker_abort":     "a worker past --timeout is replaced without SIGABRT (its Python stacks are logged)",
 	}
@@ -611,16 +609,23 @@ func (c *config) prepareHooks(opts hornbeam.Options, logf func(errlog.Level, str
 	return h
 }
 
-// run calls one server-side hook (on_starting, when_ready, on_exit), if
-// the file defines it, in a Python process of its own; what it prints goes
-// to the error log. It returns an error if the hook raised.
-func (h *serverHooks) run(name string) error {
+// run calls one server-side hook (on_starting, when_ready, on_exit,
+// on_reload, nworkers_changed, pre_exec), if the file defines it, in a
+// Python process of its own, with args after the server (JSON values);
+// what it prints goes to the error log. It returns an error if the hook
+// raised.
+func (h *serverHooks) run(name string, args ...any) error {
 	if h == nil || !h.defined[name] {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, h.python, "-c", pythonSource(), "hook", h.location, name)
+	argv := []string{"-c", pythonSource(), "hook", h.location, name}
+	if len(args) > 0 {
+		j, _ := json.Marshal(args)
+		argv = append(argv, string(j))
+	}
+	cmd := exec.CommandContext(ctx, h.python, argv...)
 	cmd.Env = h.env
 	out, err := cmd.CombinedOutput()
 	sc := bufio.NewScanner(bytes.NewReader(out))

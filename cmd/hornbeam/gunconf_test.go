@@ -357,8 +357,8 @@ def nworkers_changed(server, new_value, old_value):
 	}) {
 		t.Errorf("the file's accesslog has no line for the request")
 	}
-	if !strings.Contains(p.stderr.String(), "hook nworkers_changed is not called") {
-		t.Errorf("no warning for the nworkers_changed hook:\n%s", p.stderr)
+	if strings.Contains(p.stderr.String(), "hook nworkers_changed is not called") {
+		t.Errorf("a warning for the nworkers_changed hook, which is called:\n%s", p.stderr)
 	}
 	if !strings.Contains(p.stderr.String(), "[on_starting] on_starting says hello") {
 		t.Errorf("server.log.info in on_starting did not reach the error log:\n%s", p.stderr)
@@ -511,5 +511,69 @@ func TestGunicornConfWithoutExtension(t *testing.T) {
 	_, stderr, code = runIn(t, dir, nil, "-c", "neither", "--print-config")
 	if code != 2 || !strings.Contains(stderr, "neither TOML") || !strings.Contains(stderr, "SyntaxError") {
 		t.Errorf("-c neither: exit %d, %q; want 2, the TOML and the Python errors", code, stderr)
+	}
+}
+
+// on_reload (SIGHUP), nworkers_changed (SIGTTIN, SIGTTOU) and pre_exec
+// (SIGUSR2) run on the server's side, as in gunicorn's master.
+func TestGunicornConfSignalHooks(t *testing.T) {
+	needFlask(t)
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events")
+	writeFile(t, filepath.Join(dir, "gunicorn.conf.py"), fmt.Sprintf(`bind = "127.0.0.1:%d"
+workers = 1
+pythonpath = %q
+wsgi_app = "ok_app:application"
+EVENTS = %q
+
+def _log(*parts):
+    with open(EVENTS, "a") as f:
+        f.write(" ".join(str(p) for p in parts) + "\n")
+
+def on_reload(server):
+    _log("on_reload", server.pid)
+
+def nworkers_changed(server, new_value, old_value):
+    _log("nworkers_changed", new_value, old_value)
+
+def pre_exec(server):
+    _log("pre_exec", server.pid)
+`, freePort(t), testdata(t), events))
+	p := startHB(t, nil, "-c", filepath.Join(dir, "gunicorn.conf.py"))
+	p.waitReady(p.stderr.String)
+	hb := strconv.Itoa(p.cmd.Process.Pid)
+	for _, step := range []struct {
+		sig  syscall.Signal
+		want string
+	}{
+		{syscall.SIGHUP, "on_reload " + hb},
+		{syscall.SIGTTIN, "nworkers_changed 2 1"},
+		{syscall.SIGTTOU, "nworkers_changed 1 2"},
+		{syscall.SIGTTOU, ""}, // one worker is the minimum: no change, no call
+		{syscall.SIGUSR2, "pre_exec " + hb},
+	} {
+		before := len(readLines(events))
+		p.cmd.Process.Signal(step.sig)
+		if step.want == "" {
+			time.Sleep(500 * time.Millisecond)
+			if ev := readLines(events); len(ev) != before {
+				t.Errorf("%v with nothing changed called %q", step.sig, ev[before:])
+			}
+			continue
+		}
+		if !until(20*time.Second, func() bool { return countPrefix(readLines(events), step.want) == 1 }) {
+			t.Fatalf("after %v: no %q in %q\n%s", step.sig, step.want, readLines(events), p.stderr)
+		}
+	}
+	// The upgrade started a new hornbeam: stop it.
+	if !until(10*time.Second, func() bool { return strings.Contains(p.stderr.String(), "started a new hornbeam (pid ") }) {
+		t.Fatalf("no upgrade:\n%s", p.stderr)
+	}
+	log := p.stderr.String()
+	i := strings.Index(log, "started a new hornbeam (pid ") + len("started a new hornbeam (pid ")
+	if pid, err := strconv.Atoi(log[i : i+strings.IndexByte(log[i:], ')')]); err == nil {
+		syscall.Kill(pid, syscall.SIGTERM)
+		until(15*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }

@@ -525,6 +525,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if a := srv.StatsAddr(); a != nil {
 		logf(errlog.Info, "stats on http://%s/stats and /metrics", a)
 	}
+	ctl.hooks = hooks
 	ctl.serving(srv)
 	if err := hooks.run("when_ready"); err != nil {
 		logf(errlog.Error, "%v", err)

@@ -59,6 +59,7 @@ type control struct {
 
 	mu       sync.Mutex
 	srv      *hornbeam.Server // nil until it serves
+	hooks    *serverHooks     // gunicorn.conf.py's on_reload, nworkers_changed, pre_exec (nil: none)
 	deferred []os.Signal      // received while booting
 	stopSig  os.Signal        // the first stop signal, nil until then
 	wg       sync.WaitGroup   // handlers running
@@ -198,7 +199,7 @@ func (c *control) run(srv *hornbeam.Server, sigs []os.Signal) {
 			if c.stopCtx.Err() != nil {
 				return
 			}
-			handleSignal(c.stopCtx, srv, sig, c.log.Logf)
+			handleSignal(c.stopCtx, srv, sig, c.hooks, c.log.Logf)
 		}
 	}()
 }
@@ -224,10 +225,16 @@ func (c *control) reopen() {
 
 // handleSignal carries out an operator's request for work: SIGHUP,
 // SIGTTIN, SIGTTOU or SIGUSR2.
-func handleSignal(ctx context.Context, srv *hornbeam.Server, sig os.Signal, logf func(errlog.Level, string, ...any) error) {
+func handleSignal(ctx context.Context, srv *hornbeam.Server, sig os.Signal, hooks *serverHooks, logf func(errlog.Level, string, ...any) error) {
+	hook := func(name string, args ...any) {
+		if err := hooks.run(name, args...); err != nil {
+			logf(errlog.Error, "%v", err) // as gunicorn: logged, and the work goes on
+		}
+	}
 	switch sig {
 	case syscall.SIGHUP:
 		logf(errlog.Info, "SIGHUP: reloading the workers")
+		hook("on_reload")
 		// A failure is logged by the pool, with the traceback: once.
 		srv.Reload(ctx)
 	case syscall.SIGTTIN, syscall.SIGTTOU:
@@ -235,12 +242,17 @@ func handleSignal(ctx context.Context, srv *hornbeam.Server, sig os.Signal, logf
 		if sig == syscall.SIGTTOU {
 			delta = -1
 		}
+		old := srv.Pool().Target()
 		n, err := srv.Scale(ctx, delta)
 		if err != nil {
 			logf(errlog.Error, "%s: scaling failed: %v", signalName(sig), err)
 		}
 		logf(errlog.Info, "%s: %d workers wanted", signalName(sig), n)
+		if n != old {
+			hook("nworkers_changed", n, old)
+		}
 	case syscall.SIGUSR2:
+		hook("pre_exec")
 		pid, err := upgrade(srv)
 		if err != nil {
 			logf(errlog.Error, "SIGUSR2: binary upgrade failed: %v", err)

@@ -352,10 +352,11 @@ def _main(argv):
         fn = ns.get(argv[2])
         if fn is None:
             return 0
+        args = json.loads(argv[3]) if len(argv) > 3 else []  # nworkers_changed: new, old
         cfg = _cfg_from_env()
-        fn(Server(cfg, int(os.environ.get("HORNBEAM_GUNICORN_PID", os.getppid()))))
+        fn(Server(cfg, int(os.environ.get("HORNBEAM_GUNICORN_PID", os.getppid()))), *args)
         return 0
-    sys.stderr.write("usage: dump CONFIG | hook CONFIG NAME\n")
+    sys.stderr.write("usage: dump CONFIG | hook CONFIG NAME [ARGS_JSON]\n")
     return 2
 
 
