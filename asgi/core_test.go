@@ -93,7 +93,7 @@ func TestScope(t *testing.T) {
 		{"headers[0]", fmt.Sprint(sc.Headers[0]), "[host " + s.addr + "]"},
 		{"client host", fmt.Sprint(sc.Client[0]), "127.0.0.1"},
 		{"server", fmt.Sprint(sc.Server), "[127.0.0.1 " + s.addr[strings.LastIndex(s.addr, ":")+1:] + "]"},
-		{"extensions", strings.Join(sc.Extensions, ","), "http.response.early_hint,http.response.pathsend,http.response.trailers"},
+		{"extensions", strings.Join(sc.Extensions, ","), "http.response.early_hint,http.response.pathsend,http.response.trailers,http.response.zerocopysend"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -454,6 +454,16 @@ func TestTLSScope(t *testing.T) {
 	if sc.TLS.Version != tls.VersionTLS13 || sc.TLS.Cipher != int(res.TLS.CipherSuite) || len(sc.TLS.Chain) != 0 {
 		t.Errorf("tls extension %+v, want version %#x, cipher %#x, no client chain", *sc.TLS, tls.VersionTLS13, res.TLS.CipherSuite)
 	}
+	// HTTP/2 carries trailers without TE: trailers.
+	res, err = client.Get("https://" + s.addr + "/trailers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.ProtoMajor != 2 || res.Trailer.Get("X-Checksum") != "abc123" {
+		t.Errorf("h2 trailers: proto %d, trailer %q, want abc123", res.ProtoMajor, res.Trailer.Get("X-Checksum"))
+	}
 }
 
 func writeSelfSigned(t *testing.T, certFile, keyFile string) {
@@ -479,5 +489,35 @@ func TestASGI2(t *testing.T) {
 	s := start(t, nil, "asgi_hello:App2")
 	if code, body := s.get("/"); code != 200 || body != "Hello from ASGI 2" {
 		t.Errorf("%d %q", code, body)
+	}
+}
+
+// http.response.zerocopysend: Go sends the app's file from its descriptor,
+// with an offset and a count, or from the file's position to its end; the
+// app's file position is left alone.
+func TestZeroCopySend(t *testing.T) {
+	s := start(t, nil, "asgi_app:app")
+	data := make([]byte, 300_000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	path := filepath.Join(t.TempDir(), "z.bin")
+	os.WriteFile(path, data, 0o644)
+	res, err := http.Get(s.url("/zerocopy?path=" + path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	want := append(append([]byte(nil), data[5:105]...), data[10:]...)
+	if res.StatusCode != 200 || !bytes.Equal(body, want) {
+		t.Fatalf("status %d, %d bytes, want %d (5..105 then 10..end)", res.StatusCode, len(body), len(want))
+	}
+	if pos := s.events()["zerocopy_position"]; pos != float64(10) {
+		t.Errorf("the app's file position after the sends: %v, want 10 (Go reads its own)", pos)
+	}
+	code, body2 := s.get("/scope")
+	if code != 200 || !strings.Contains(body2, "http.response.zerocopysend") {
+		t.Errorf("the scope does not list the extension: %s", body2)
 	}
 }

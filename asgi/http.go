@@ -3,6 +3,7 @@ package asgi
 import (
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -162,6 +163,8 @@ func (s *Server) apply(st *stream, resp *response, o op) (status int, end bool) 
 		}
 	case opFile:
 		return s.sendFile(resp, o.text), true
+	case opZeroCopy:
+		return s.zeroCopy(resp, o)
 	case opDone:
 		if o.hasText && !strings.HasPrefix(o.text, "cancelled") {
 			s.logf("error: %s", strings.TrimRight(o.text, "\n"))
@@ -221,6 +224,52 @@ func (s *Server) sendFile(resp *response, path string) int {
 		}
 	}
 	return resp.status
+}
+
+// zeroCopy answers http.response.zerocopysend: count bytes (-1: to the
+// end) of the app's file from offset, sent by Go (sendfile on plain TCP).
+// The file is reopened through /proc so that its offset is not the app's.
+func (s *Server) zeroCopy(resp *response, o op) (int, bool) {
+	dup := os.NewFile(uintptr(o.fd), "zerocopysend")
+	defer dup.Close()
+	f := dup
+	if own, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", o.fd)); err == nil {
+		defer own.Close()
+		f = own
+	}
+	fi, err := f.Stat()
+	if err == nil && o.n < 0 {
+		o.n = fi.Size() - o.off
+	}
+	if err == nil {
+		_, err = f.Seek(o.off, io.SeekStart)
+	}
+	if err != nil || o.n < 0 {
+		s.logf("error: %s %s: http.response.zerocopysend: %v (offset %d, count %d)", resp.r.Method, resp.r.URL.Path, err, o.off, o.n)
+		if resp.wrote {
+			httpwsgi.Abort()
+		}
+		httpwsgi.WriteError(resp.w, http.StatusInternalServerError, "Internal Server Error")
+		return http.StatusInternalServerError, true
+	}
+	if !resp.wrote {
+		if !o.more && !resp.trailers && resp.w.Header().Get("Content-Length") == "" {
+			resp.w.Header().Set("Content-Length", strconv.FormatInt(o.n, 10))
+		}
+		resp.head()
+	}
+	if resp.r.Method != http.MethodHead {
+		if _, err := io.Copy(resp.w, io.LimitReader(f, o.n)); err != nil {
+			return 0, true
+		}
+	}
+	if o.more || resp.trailers {
+		if err := http.NewResponseController(resp.w).Flush(); err != nil {
+			return 0, true
+		}
+		return 0, false
+	}
+	return resp.status, true
 }
 
 // firstChunk reads the body up to chunk bytes: all of it, usually.

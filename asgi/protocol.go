@@ -35,5 +35,6 @@ const (
 	opWant      = 10 // the next body chunk or message may come
 	opLifespan  = 11 // phase, outcome, message
 	opPong      = 12
+	opZeroCopy  = 14 // fd (a dup, Go closes it), offset, count (-1: to the end), more_body
 	opSubscribe = 13 // topic, on: stream 0 for subscribe(), else a WebSocket (ws_subscribe)
 )

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/hornbeam-go/hornbeam/internal/cpython"
 	"github.com/hornbeam-go/hornbeam/internal/httpwsgi"
@@ -22,6 +23,16 @@ type op struct {
 	text    string
 	code    int
 	hasText bool // opAccept: a subprotocol was chosen; opDone: an error
+	fd      int  // opZeroCopy: a descriptor of the app's file, ours to close
+	off, n  int64
+}
+
+// drop releases what an op not carried out holds (a zerocopysend's
+// descriptor).
+func (o op) drop() {
+	if o.kind == opZeroCopy && o.fd > 0 {
+		syscall.Close(o.fd)
+	}
 }
 
 // stream is one HTTP request or WebSocket: the ops the app sent that its
@@ -118,6 +129,7 @@ func (st *stream) leave() {
 // sending its 500), or after its client left.
 func (s *Server) logLost(ops []op) {
 	for _, o := range ops {
+		o.drop()
 		if o.kind == opDone && o.hasText && !strings.HasPrefix(o.text, "cancelled") {
 			s.logf("error: %s", strings.TrimRight(o.text, "\n"))
 		}
@@ -160,6 +172,7 @@ func (s *Server) emit(arg cpython.Object) (ret cpython.Object) {
 		}
 		st := s.get(sid)
 		if st == nil {
+			o.drop()
 			if o.kind == opDone && o.hasText && !strings.HasPrefix(o.text, "cancelled") {
 				s.logf("error: %s", strings.TrimRight(o.text, "\n")) // after the response: nobody else will log it
 			}
@@ -265,6 +278,11 @@ func parseOp(kind int, t pymarshal.Tuple) (op, error) {
 		o.headers, o.more = hs, boolAt(t, 3)
 	case opFile:
 		o.text = str(t, 2)
+	case opZeroCopy:
+		fd, _ := t[2].(int64)
+		off, _ := t[3].(int64)
+		n, _ := t[4].(int64)
+		o.fd, o.off, o.n, o.more = int(fd), off, n, boolAt(t, 5)
 	case opAccept:
 		if t[2] != nil {
 			o.text, o.hasText = str(t, 2), true

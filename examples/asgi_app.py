@@ -175,6 +175,16 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/octet-stream")]})
         await send({"type": "http.response.pathsend", "path": _q(scope, "path")})
         return
+    if path == "/zerocopy":
+        # Bytes 5 to 104 of the file, then from 10 to the end: the second
+        # message has no offset, so it starts at the file's position.
+        with open(_q(scope, "path"), "rb") as f:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.zerocopysend", "file": f, "offset": 5, "count": 100, "more_body": True})
+            f.seek(10)
+            await send({"type": "http.response.zerocopysend", "file": f})
+            EVENTS["zerocopy_position"] = f.tell()
+        return
     if path == "/stream":
         n = int(_q(scope, "chunks", "4"))
         chunk = b"x" * 65536

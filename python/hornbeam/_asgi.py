@@ -58,6 +58,7 @@ OP_DONE = 9  # error text or None: the app's task ended
 OP_WANT = 10  # the next body chunk or message may come
 OP_LIFESPAN = 11  # phase, outcome ("complete", "failed", "unsupported"), message
 OP_PONG = 12
+OP_ZEROCOPY = 14  # fd (a dup, Go's to close), offset, count (-1: to the end), more_body
 OP_SUBSCRIBE = 13  # topic, on: stream id 0 for subscribe(), else a WebSocket's (ws_subscribe)
 
 # The worker's Runner, for hornbeam.subscribe and ws_subscribe.
@@ -221,6 +222,19 @@ class _Stream:
                 raise ValueError("http.response.pathsend: path must be absolute, got %r" % (path,))
             self.ended = True
             emit((OP_FILE, sid, os.fsencode(path)))
+        elif t == "http.response.zerocopysend":
+            if not self.started or self.ended:
+                raise RuntimeError("http.response.zerocopysend needs http.response.start first, and not after the end")
+            f = msg["file"]
+            fd = f if isinstance(f, int) else f.fileno()
+            offset = msg.get("offset")
+            if offset is None:
+                offset = os.lseek(fd, 0, os.SEEK_CUR)  # the file's position, as the extension says
+            count = msg.get("count")
+            more = bool(msg.get("more_body", False))
+            if not more and not self.trailers:
+                self.ended = True
+            emit((OP_ZEROCOPY, sid, os.dup(fd), int(offset), -1 if count is None else int(count), more))
         elif t == "websocket.send":
             if not self.accepted or self.closed:
                 raise RuntimeError("websocket.send before websocket.accept or after websocket.close")
@@ -552,7 +566,12 @@ class Subscription:
 
 
 _EXTENSIONS = {
-    "http": {"http.response.early_hint": {}, "http.response.pathsend": {}, "http.response.trailers": {}},
+    "http": {
+        "http.response.early_hint": {},
+        "http.response.pathsend": {},
+        "http.response.trailers": {},
+        "http.response.zerocopysend": {},
+    },
     "websocket": {"websocket.http.response": {}},
 }
 
