@@ -173,7 +173,12 @@ func TestExampleDocstrings(t *testing.T) {
 		if !strings.HasPrefix(src, `"""`) {
 			t.Errorf("%s: does not start with a docstring", f)
 		}
+		// A WSGI example is module:application; an ASGI one (asgi_*) is
+		// run with -k asgi and names its own callable.
 		run := "hornbeam --python /usr/bin/python3 --pythonpath examples " + module + ":application"
+		if strings.HasPrefix(module, "asgi_") {
+			run = "hornbeam -k asgi --python /usr/bin/python3 --pythonpath examples " + module + ":"
+		}
 		if !strings.Contains(src, run) {
 			t.Errorf("%s: the docstring does not say how to run it (%q)", f, run)
 		}
