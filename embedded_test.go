@@ -210,7 +210,12 @@ func TestEmbeddedStopReleasesFiles(t *testing.T) {
 // awake.
 func TestEmbeddedConnectionsSpread(t *testing.T) {
 	s := startEmbedded(t, "core", hornbeam.Options{Workers: 4})
-	for round := 0; round < 3; round++ {
+	// Which worker wins an accept is the scheduler's call: on a loaded
+	// machine (CI runs the packages side by side) a burst can still land
+	// on one worker, so a round may fail; all of them failing may not.
+	spread := 0
+	var rounds []map[string]int
+	for round := 0; round < 5; round++ {
 		var mu sync.Mutex
 		pids := map[string]int{}
 		var wg sync.WaitGroup
@@ -236,8 +241,12 @@ func TestEmbeddedConnectionsSpread(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		if len(pids) < 2 {
-			t.Errorf("round %d: 8 connections, all on one of 4 workers: %v", round, pids)
+		rounds = append(rounds, pids)
+		if len(pids) >= 2 {
+			spread++
 		}
+	}
+	if spread == 0 {
+		t.Errorf("8 connections, all on one of 4 workers in each of 5 rounds: %v", rounds)
 	}
 }
