@@ -106,6 +106,9 @@ type Options struct {
 	ClientAuth   tls.ClientAuthType // with ClientCAFile: tls.VerifyClientCertIfGiven or tls.RequireAndVerifyClientCert
 	CipherSuites []uint16           // TLS 1.2 cipher suites; nil = Go's defaults; process mode
 	WorkerUser   *WorkerUser        // the user the process-mode workers switch to; nil = the server's
+	// WorkerAbortHook: the workers have a worker_abort hook (gunicorn.conf.py):
+	// a worker killed for a stuck request gets SIGABRT before SIGKILL.
+	WorkerAbortHook bool
 }
 
 func (o *Options) defaults() {
@@ -231,6 +234,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 		RuntimeDir: s.runtimeDir, ErrorLog: s.errorLog, StateCall: s.stateCall, Preload: opts.Preload,
 		MaxWorkerMemory: opts.MaxWorkerMemory, CPUAffinity: opts.CPUAffinity, StateVersions: s.versionsFile(),
 		GracefulTimeout: opts.GracefulTimeout, Embedded: embedded, Env: workerEnv(opts.WorkerUser),
+		AbortFirst: opts.WorkerAbortHook,
 	})
 	if err != nil {
 		return nil, err

@@ -76,6 +76,10 @@ type Config struct {
 	// request may go on finishing its other requests before it is killed
 	// (see Pool.Timeout); 0 = 30s.
 	GracefulTimeout time.Duration
+	// AbortFirst sends a worker that is killed for a stuck request SIGABRT
+	// after its stack dump, a moment before SIGKILL: its Python side then
+	// calls gunicorn.conf.py's worker_abort hook and exits (process mode).
+	AbortFirst bool
 }
 
 // Embedded says how to start embedded workers (see package worker for what

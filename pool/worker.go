@@ -872,10 +872,19 @@ func (w *worker) kill() {
 }
 
 // dumpStacksAndKill asks faulthandler for every thread's stack (SIGUSR1,
-// registered by the worker), gives it a moment to write, then kills.
+// registered by the worker), gives it a moment to write, then kills. With
+// Config.AbortFirst, SIGABRT comes between (the worker_abort hook).
 func (w *worker) dumpStacksAndKill() {
 	w.signal(syscall.SIGUSR1)
 	go func() {
+		if w.p.cfg.AbortFirst {
+			select {
+			case <-w.exited:
+				return
+			case <-time.After(100 * time.Millisecond):
+				w.signal(syscall.SIGABRT)
+			}
+		}
 		select {
 		case <-w.exited:
 		case <-time.After(300 * time.Millisecond):

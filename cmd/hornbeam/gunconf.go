@@ -492,18 +492,24 @@ var (
 	// zygoteHooks run in the process-mode zygote (the process that forks
 	// the workers), workerHooks in each process-mode worker.
 	zygoteHooks = map[string]bool{"pre_fork": true, "child_exit": true}
-	workerHooks = map[string]bool{"post_fork": true, "post_worker_init": true, "pre_request": true, "post_request": true, "worker_exit": true}
-	// notCalled are the hooks hornbeam does not call, and why.
-	notCalled = map[string]string{
-		"worker_int":       "the workers ignore SIGINT: the server stops them (worker_exit is called)",
-		"worker_abort":     "a worker past --timeout is replaced without SIGABRT (its Python stacks are logged)",
-	}
+	workerHooks = map[string]bool{"post_fork": true, "post_worker_init": true, "pre_request": true, "post_request": true, "worker_exit": true,
+		"worker_int": true, "worker_abort": true}
 )
 
 // embeddedMode reports whether opts run the embedded workers (-k asgi
 // does when no --worker-mode is given).
 func embeddedMode(opts hornbeam.Options) bool {
 	return opts.WorkerMode == hornbeam.ModeEmbedded || opts.WorkerMode == "" && opts.Interface == "asgi"
+}
+
+// defines reports whether the file defines hook name.
+func (g *gunConf) defines(name string) bool {
+	for _, h := range g.hooks {
+		if h == name {
+			return true
+		}
+	}
+	return false
 }
 
 // hookWarnings are the warnings for the file's hooks that hornbeam will not
@@ -518,8 +524,6 @@ func (g *gunConf) hookWarnings(opts hornbeam.Options) []string {
 			if embeddedMode(opts) {
 				out = append(out, fmt.Sprintf("warning: %s: hook %s is not called with --worker-mode embedded (the worker hooks run in the process mode)", g.path, h))
 			}
-		case notCalled[h] != "":
-			out = append(out, fmt.Sprintf("warning: %s: hook %s is not called: %s", g.path, h, notCalled[h]))
 		}
 	}
 	return out

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -575,5 +576,69 @@ def pre_exec(server):
 		syscall.Kill(pid, syscall.SIGTERM)
 		until(15*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
 		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// worker_int runs in a worker on SIGINT (it goes on serving: the server
+// stops it) and on SIGQUIT (it exits and is replaced); worker_abort runs in
+// a worker killed for a request past --timeout (SIGABRT before SIGKILL).
+func TestGunicornConfWorkerSignalHooks(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events")
+	port := freePort(t)
+	writeFile(t, filepath.Join(dir, "gunicorn.conf.py"), fmt.Sprintf(`bind = "127.0.0.1:%d"
+workers = 1
+timeout = 1
+pythonpath = %q
+wsgi_app = "hang_app:application"
+EVENTS = %q
+
+def _log(*parts):
+    with open(EVENTS, "a") as f:
+        f.write(" ".join(str(p) for p in parts) + "\n")
+
+def worker_int(worker):
+    _log("worker_int", worker.pid)
+
+def worker_abort(worker):
+    _log("worker_abort", worker.pid)
+`, port, testdata(t), events))
+	p := startHB(t, nil, "-c", filepath.Join(dir, "gunicorn.conf.py"))
+	p.waitReady(p.stderr.String)
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if strings.Contains(p.stderr.String(), "is not called") {
+		t.Errorf("a hook reported as not called:\n%s", p.stderr)
+	}
+	pid := body(url + "/")
+	waitEvent := func(want string) {
+		t.Helper()
+		if !until(15*time.Second, func() bool { return countPrefix(readLines(events), want) == 1 }) {
+			t.Fatalf("no %q in %q\n%s", want, readLines(events), p.stderr)
+		}
+	}
+	// SIGINT: the hook runs, the worker serves on.
+	n, _ := strconv.Atoi(pid)
+	syscall.Kill(n, syscall.SIGINT)
+	waitEvent("worker_int " + pid)
+	if again := body(url + "/"); again != pid {
+		t.Errorf("after SIGINT the worker is %s, want %s still serving", again, pid)
+	}
+	// A request past --timeout: 504, then worker_abort in that worker.
+	res, err := http.Get(url + "/hang")
+	if err != nil || res.StatusCode != 504 {
+		t.Fatalf("/hang: %v %v, want 504", res, err)
+	}
+	res.Body.Close()
+	waitEvent("worker_abort " + pid)
+	var next string
+	if !until(15*time.Second, func() bool { next = body(url + "/"); return next != "" && next != pid }) {
+		t.Fatalf("no new worker after the abort")
+	}
+	// SIGQUIT: the hook runs and the worker exits; a new one serves.
+	n, _ = strconv.Atoi(next)
+	syscall.Kill(n, syscall.SIGQUIT)
+	waitEvent("worker_int " + next)
+	if !until(15*time.Second, func() bool { b := body(url + "/"); return b != "" && b != next }) {
+		t.Errorf("the worker that got SIGQUIT was not replaced")
 	}
 }

@@ -501,6 +501,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer pid.remove()
 	hooks := c.prepareHooks(opts, logf)
+	opts.WorkerAbortHook = hooks != nil && c.gconf.defines("worker_abort")
 	if err := hooks.run("on_starting"); err != nil {
 		fail(err, python)
 		return 1

@@ -299,6 +299,32 @@ class Hooks:
             sys.stderr.write("Exception in post_request hook:\n%s" % traceback.format_exc())
             sys.stderr.flush()
 
+    def install_signals(self):
+        """worker_int on SIGINT (the worker goes on: the server stops it,
+        gracefully) and on SIGQUIT (then it exits, as gunicorn's does);
+        worker_abort on the SIGABRT the server sends a worker it kills for
+        a stuck request, then it exits. Only for the hooks defined: the
+        signals' defaults stay otherwise."""
+        import signal
+
+        if self.ns.get("worker_int") is not None:
+            signal.signal(signal.SIGINT, lambda *_: self._call("worker_int", self.worker))
+
+            def on_quit(*_):
+                self._call("worker_int", self.worker)
+                sys.stderr.flush()
+                os._exit(0)
+
+            signal.signal(signal.SIGQUIT, on_quit)
+        if self.ns.get("worker_abort") is not None:
+
+            def on_abort(*_):
+                self._call("worker_abort", self.worker)
+                sys.stderr.flush()
+                os._exit(1)
+
+            signal.signal(signal.SIGABRT, on_abort)
+
     def worker_exit(self):
         if self.worker is not None:
             self.worker.alive = False
@@ -318,7 +344,8 @@ def worker_hooks():
     if not location:
         return None
     ns = load(location)
-    names = ("pre_fork", "post_fork", "post_worker_init", "pre_request", "post_request", "worker_exit", "child_exit")
+    names = ("pre_fork", "post_fork", "post_worker_init", "pre_request", "post_request", "worker_exit", "child_exit",
+             "worker_int", "worker_abort")
     if not any(callable(ns.get(n)) for n in names):
         return None
     return Hooks(ns, _cfg_from_env())

@@ -524,6 +524,7 @@ def zygote(preload):
                 _state.use_server(worker.calls.call)
                 if hooks is not None:
                     hooks.post_fork()
+                    hooks.install_signals()
                 if os.environ.get("HORNBEAM_WORKER_USER"):  # -u/--user, -g/--group
                     from . import _gunicorn_conf
 
