@@ -18,9 +18,7 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -555,29 +553,12 @@ def main():
     wls = workloads(cfg)
     for w in wls:
         w["servers"] = [s for s in SERVER_ORDER if s in specs]
-    if only_wls:
-        wls = [w for w in wls if w["id"] in only_wls]
-    if only_servers:
-        for w in wls:
-            w["servers"] = [s for s in w["servers"] if s in only_servers]
-        wls = [w for w in wls if w["servers"]]
+    wls = bench.select(wls, only_servers, only_wls)
 
     os.makedirs(os.path.join(cfg.tmp, "logs"), exist_ok=True)
     procs = AsgiProcs(cfg.pidfile)
-
-    def on_signal(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-
-    plan = []
-    for rnd in range(cfg.rounds):
-        for wl in wls:
-            k = rnd % len(wl["servers"])
-            for server in wl["servers"][k:] + wl["servers"][:k]:
-                plan.append((rnd, wl, server))
+    bench.exit_on_signals()
+    plan = bench.make_plan(cfg.rounds, wls)
     print("plan: %d rounds x %d workloads = %d runs; warm-up %ds, measure %ds; %d workers "
           "each; WebSocket echo %d connections x %d bytes; %d idle WebSockets"
           % (cfg.rounds, len(wls), len(plan), cfg.warmup, cfg.duration, cfg.workers,
@@ -618,16 +599,8 @@ def main():
     for t in tg:
         print("%-4s %-48s %-6s (goal %s) %s" % ("MET" if t["met"] else "MISS", t["target"],
                                                t["value"], t["goal"], t["detail"]))
-    problems = []
-    for r in runs:
-        if r.get("failed") or not r.get("server_alive", True) or r.get("leftover_pids") \
-                or r.get("log_flags") or r.get("check", "ok") != "ok" \
-                or r.get("stalled_connections") or r.get("errors"):
-            problems.append({k: r.get(k) for k in (
-                "round", "workload", "server", "failed", "check", "server_alive", "errors",
-                "error_sample", "dial_errors", "close_sample", "check_errors",
-                "stalled_connections", "leftover_pids", "log_flags", "log")
-                if r.get(k) is not None})
+    problems = bench.problems_of(runs, bench.PROBLEM_KEYS + (
+        "errors", "error_sample", "dial_errors", "close_sample", "check_errors"), errors_count=True)
     if problems:
         print("\n== problems seen (server logs in %s, kept with KEEP_LOGS=1) ==" % cfg.tmp)
         for p in problems:
@@ -639,9 +612,7 @@ def main():
         subtitle="%d workers each (daphne: %d processes on one socket)" % (cfg.workers, cfg.workers),
         quick=cfg.quick,
         wall_s=round(time.time() - started, 1),
-        machine=dict(cpus=os.cpu_count(), kernel=platform.release(),
-                     loadavg_at_start=load_at_start,
-                     loadavg_at_end=open("/proc/loadavg").read().split()[:3]),
+        machine=bench.machine(load_at_start),
         config=dict(rounds=cfg.rounds, warmup_s=cfg.warmup, duration_s=cfg.duration,
                     workers=cfg.workers, ws_conns=cfg.ws_conns, ws_size=cfg.ws_size,
                     ws_idle=cfg.ws_idle, ws_sources=cfg.ws_sources, ws_settle_s=cfg.ws_settle,

@@ -819,6 +819,60 @@ def versions(cfg):
     return v
 
 
+def select(wls, only_servers, only_wls):
+    """The workloads and servers BENCH_WORKLOADS and BENCH_SERVERS keep
+    (comma-separated; empty: all)."""
+    if only_wls:
+        wls = [w for w in wls if w["id"] in only_wls]
+    if only_servers:
+        for w in wls:
+            w["servers"] = [s for s in w["servers"] if s in only_servers]
+        wls = [w for w in wls if w["servers"]]
+    return wls
+
+
+def exit_on_signals():
+    """SIGTERM, SIGINT and SIGHUP end the run through SystemExit, so the
+    finally that kills the servers runs."""
+    def on_signal(signum, frame):
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+
+def make_plan(rounds, wls):
+    """Every (round, workload, server), the servers' order rotated each
+    round so that none always runs first."""
+    plan = []
+    for rnd in range(rounds):
+        for wl in wls:
+            k = rnd % len(wl["servers"])
+            for server in wl["servers"][k:] + wl["servers"][:k]:
+                plan.append((rnd, wl, server))
+    return plan
+
+
+PROBLEM_KEYS = ("round", "workload", "server", "failed", "check", "server_alive",
+                "stalled_connections", "leftover_pids", "log_flags", "log")
+
+
+def problems_of(runs, keys=PROBLEM_KEYS, errors_count=False):
+    """The runs that went wrong, with what the report shows of them."""
+    out = []
+    for r in runs:
+        if r.get("failed") or not r.get("server_alive", True) or r.get("leftover_pids") \
+                or r.get("log_flags") or r.get("check", "ok") != "ok" \
+                or r.get("stalled_connections") or (errors_count and r.get("errors")):
+            out.append({k: r.get(k) for k in keys if r.get(k) is not None})
+    return out
+
+
+def machine(load_at_start):
+    return dict(cpus=os.cpu_count(), kernel=platform.release(), loadavg_at_start=load_at_start,
+                loadavg_at_end=open("/proc/loadavg").read().split()[:3])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
@@ -852,29 +906,12 @@ def main():
     wls = workloads(cfg)
     for w in wls:
         w["servers"] = [s for s in w["servers"] if s in specs]
-    if only_wls:
-        wls = [w for w in wls if w["id"] in only_wls]
-    if only_servers:
-        for w in wls:
-            w["servers"] = [s for s in w["servers"] if s in only_servers]
-        wls = [w for w in wls if w["servers"]]
+    wls = select(wls, only_servers, only_wls)
 
     os.makedirs(os.path.join(cfg.tmp, "logs"), exist_ok=True)
     procs = Procs(cfg.pidfile)
-
-    def on_signal(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-
-    plan = []
-    for rnd in range(cfg.rounds):
-        for wl in wls:
-            order = wl["servers"][rnd % len(wl["servers"]):] + wl["servers"][:rnd % len(wl["servers"])]
-            for server in order:
-                plan.append((rnd, wl, server))
+    exit_on_signals()
+    plan = make_plan(cfg.rounds, wls)
     print("plan: %d rounds x %d workloads = %d runs; warm-up %ds, measure %ds "
           "(slow clients: head start %ds, measure %ds); %d workers each"
           % (cfg.rounds, len(wls), len(plan), cfg.warmup, cfg.duration, cfg.slow_prehold,
@@ -908,15 +945,7 @@ def main():
     for t in tg:
         print("%-4s %-62s %-7s (goal %s) %s" % ("MET" if t["met"] else "MISS", t["target"],
                                                t["value"], t["goal"], t["detail"]))
-    problems = []
-    for r in runs:
-        if r.get("failed") or not r.get("server_alive", True) or r.get("leftover_pids") \
-                or r.get("log_flags") or r.get("check", "ok") != "ok" \
-                or r.get("stalled_connections"):
-            problems.append({k: r.get(k) for k in (
-                "round", "workload", "server", "failed", "check", "server_alive",
-                "stalled_connections", "leftover_pids", "log_flags", "log")
-                if r.get(k) is not None})
+    problems = problems_of(runs)
     if problems:
         print("\n== problems seen (server logs in %s, kept with KEEP_LOGS=1) ==" % cfg.tmp)
         for p in problems:
@@ -926,9 +955,7 @@ def main():
         generated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         quick=cfg.quick,
         wall_s=round(time.time() - started, 1),
-        machine=dict(cpus=os.cpu_count(), kernel=platform.release(),
-                     loadavg_at_start=load_at_start,
-                     loadavg_at_end=open("/proc/loadavg").read().split()[:3]),
+        machine=machine(load_at_start),
         config=dict(rounds=cfg.rounds, warmup_s=cfg.warmup, duration_s=cfg.duration,
                     workers=cfg.workers, threads=cfg.threads, slow_clients=cfg.slow_n,
                     slow_prehold_s=cfg.slow_prehold, slow_duration_s=cfg.slow_duration,
