@@ -521,3 +521,13 @@ func TestZeroCopySend(t *testing.T) {
 		t.Errorf("the scope does not list the extension: %s", body2)
 	}
 }
+
+// The async state calls reach the server's shared store.
+func TestAsyncState(t *testing.T) {
+	s := start(t, nil, "asgi_app:app")
+	code, body := s.get("/astate?key=ak")
+	want := `{"got": {"v": [1, 2]}, "n": 3, "multi": [{"v": [1, 2]}, 3, null], "keys": ["ak", "ak:n"], "deleted": true, "after": null}`
+	if code != 200 || body != want {
+		t.Errorf("/astate: %d %s\nwant %s", code, body, want)
+	}
+}

@@ -12,7 +12,7 @@ in /events), /error, /noresponse, /state (what lifespan startup stored),
 (closed before accept: 403), /ws/http (a 401 response instead),
 /ws/push (three messages without reading), /ws/room?topic=T (subscribed
 to T by the server; "pub:TEXT" publishes). Pub/sub over HTTP:
-/publish?topic=T&msg=M[&json=1], /subscribe?topic=T&n=N (long poll).
+/astate?key=K (the async state calls), /publish?topic=T&msg=M[&json=1], /subscribe?topic=T&n=N (long poll: N different messages).
 
 Environment: ASGI_LIFESPAN=fail makes startup fail; ASGI_SHUTDOWN_FILE is
 written by the lifespan shutdown.
@@ -198,12 +198,13 @@ async def app(scope, receive, send):
         n = hornbeam.publish(_q(scope, "topic", "room"), json.loads(msg) if _q(scope, "json") else msg)
         return await _text(send, str(n))
     if path == "/subscribe":
-        # Long poll: the next N messages of the topic, as JSON.
+        # Long poll: the next N different messages of the topic, as JSON.
         got = []
         async with hornbeam.subscribe(_q(scope, "topic", "room")) as sub:
-            await hornbeam.astate_set("subscribed:" + _q(scope, "topic", "room"), True)
             async for m in sub:
-                got.append(m if isinstance(m, str) else m.decode("latin-1"))
+                m = m if isinstance(m, str) else m.decode("latin-1")
+                if m not in got:
+                    got.append(m)
                 if len(got) == int(_q(scope, "n", "1")):
                     break
         return await _json(send, got)
@@ -213,8 +214,18 @@ async def app(scope, receive, send):
         return
     if path == "/state":
         return await _json(send, dict(scope["state"]))
-    if path == "/state-peek":
-        return await _text(send, repr(await hornbeam.astate_get(_q(scope, "key"))))
+    if path == "/astate":
+        # The shared state from async code, without blocking the loop.
+        key = _q(scope, "key", "k")
+        await hornbeam.astate_set(key, {"v": [1, 2]}, ttl=60)
+        n = await hornbeam.astate_incr(key + ":n", 5)
+        n = await hornbeam.astate_decr(key + ":n", 2)
+        got = await hornbeam.astate_get(key)
+        multi = await hornbeam.astate_get_multi([key, key + ":n", key + ":none"])
+        keys = await hornbeam.astate_keys(key)
+        gone = await hornbeam.astate_delete(key)
+        return await _json(send, {"got": got, "n": n, "multi": [multi[key], multi[key + ":n"], multi[key + ":none"]],
+                                  "keys": sorted(keys), "deleted": gone, "after": await hornbeam.astate_get(key)})
     if path == "/events":
         return await _json(send, EVENTS)
     if path == "/pid":
