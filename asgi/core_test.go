@@ -276,6 +276,12 @@ func TestTimeoutCancelsTask(t *testing.T) {
 		t.Errorf("the worker changed (%s, then %s): a timeout must cancel the task, not replace the worker", pid, again)
 	}
 	s.waitLog(5*time.Second, "timed out after", "its task is cancelled")
+	// A response that has started is not cut at --timeout: 3 events 0.6 s
+	// apart outlast it.
+	code, body := s.get("/sse?n=3&gap=0.6")
+	if code != 200 || body != "data: 0\n\ndata: 1\n\ndata: 2\n\n" {
+		t.Errorf("server-sent events past --timeout: %d %q, want all three", code, body)
+	}
 }
 
 func TestAppErrors(t *testing.T) {

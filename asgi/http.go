@@ -96,9 +96,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, app int, star
 		case <-expired:
 			s.post(evCancel, st.id)
 			s.logf("error: %s %s timed out after %s (--timeout): its task is cancelled", r.Method, r.URL.Path, time.Since(start).Round(time.Millisecond))
-			if resp.wrote {
-				httpwsgi.Abort()
-			}
+			w.Header().Del("Content-Length") // the app's http.response.start may have set one
 			httpwsgi.WriteError(w, http.StatusGatewayTimeout, "the application did not answer in time")
 			return http.StatusGatewayTimeout
 		}
@@ -108,6 +106,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, app int, star
 				s.logLost(ops[i+1:])
 				return status
 			}
+		}
+		if resp.wrote {
+			// The response has started: --timeout bounds the wait for it,
+			// not a stream's length (server-sent events, long downloads).
+			expired = nil
 		}
 	}
 }

@@ -50,9 +50,10 @@ type Config struct {
 	// BodyTimeout gives up a request whose body stops arriving for this
 	// long; 0: no limit.
 	BodyTimeout time.Duration
-	// Timeout cancels a request's task (the client gets 504 if the
-	// response has not started) this long after it arrived; 0: no limit.
-	// WebSockets are not limited.
+	// Timeout cancels a request's task, and the client gets 504, when its
+	// response has not started this long after it arrived; 0: no limit.
+	// Once the response has started it runs as long as the app streams
+	// (server-sent events); WebSockets are not limited either.
 	Timeout time.Duration
 	// WSMaxMessage is the largest WebSocket message taken (1009 beyond),
 	// counted inflated when compressed; default 16 MiB.

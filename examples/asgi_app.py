@@ -7,7 +7,7 @@ HTTP paths: /scope (the scope as JSON), /body (length and sha256 of the
 body), /disconnect (starts a response, then waits on receive() and tries
 to send after the client left), /sleep?s=N, /block?s=N (time.sleep in the loop), /hints (103 Early Hints),
 /trailers, /file?path=P (pathsend), /stream?chunks=N (64 KiB each, counted
-in /events), /error, /noresponse, /state (what lifespan startup stored),
+in /events), /sse?n=N&gap=S (server-sent events), /error, /noresponse, /state (what lifespan startup stored),
 /events. WebSocket paths: /ws/echo, /ws/close (4001 "bye"), /ws/deny
 (closed before accept: 403), /ws/http (a 401 response instead),
 /ws/push (three messages without reading), /ws/room?topic=T (subscribed
@@ -184,6 +184,15 @@ async def app(scope, receive, send):
             f.seek(10)
             await send({"type": "http.response.zerocopysend", "file": f})
             EVENTS["zerocopy_position"] = f.tell()
+        return
+    if path == "/sse":
+        # Server-sent events, N of them GAP seconds apart.
+        n, gap = int(_q(scope, "n", "3")), float(_q(scope, "gap", "0.5"))
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        for i in range(n):
+            await send({"type": "http.response.body", "body": b"data: %d\n\n" % i, "more_body": True})
+            await asyncio.sleep(gap)
+        await send({"type": "http.response.body", "body": b""})
         return
     if path == "/stream":
         n = int(_q(scope, "chunks", "4"))
