@@ -67,7 +67,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, app int, star
 		return http.StatusRequestEntityTooLarge
 	}
 	rc := http.NewResponseController(w)
-	body, more, err := s.firstChunk(rc, r)
+	src := httpwsgi.IdleReader(r.Body, rc, s.cfg.BodyTimeout)
+	body, more, err := s.firstChunk(src, r)
 	if err != nil {
 		return s.bodyError(w, err)
 	}
@@ -76,7 +77,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, app int, star
 	defer st.leave()
 	s.post(evHTTP, st.id, func(e *pymarshal.Encoder) { s.appendScope(e, r, "http", app) }, body, more)
 	if more {
-		b := &bodyReader{s: s, st: st, r: r, rc: rc, total: int64(len(body)), stop: make(chan struct{}), exited: make(chan struct{})}
+		b := &bodyReader{s: s, st: st, r: r, src: src, rc: rc, total: int64(len(body)), stop: make(chan struct{}), exited: make(chan struct{})}
 		go b.run()
 		defer b.end()
 	}
@@ -275,8 +276,9 @@ func (s *Server) zeroCopy(resp *response, o op) (int, bool) {
 	return resp.status, true
 }
 
-// firstChunk reads the body up to chunk bytes: all of it, usually.
-func (s *Server) firstChunk(rc *http.ResponseController, r *http.Request) (body []byte, more bool, err error) {
+// firstChunk reads the body (from src: r.Body within the body timeout) up
+// to chunk bytes: all of it, usually.
+func (s *Server) firstChunk(src io.Reader, r *http.Request) (body []byte, more bool, err error) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return []byte{}, false, nil
 	}
@@ -285,7 +287,7 @@ func (s *Server) firstChunk(rc *http.ResponseController, r *http.Request) (body 
 		n = r.ContentLength
 	}
 	buf := make([]byte, n)
-	got, err := s.readSome(rc, r.Body, buf)
+	got, err := httpwsgi.ReadFull(src, buf)
 	if err == io.EOF {
 		return buf[:got], false, nil
 	}
@@ -298,23 +300,6 @@ func (s *Server) firstChunk(rc *http.ResponseController, r *http.Request) (body 
 	return buf[:got], true, nil
 }
 
-// readSome fills buf from body, up to its end (io.EOF); with a body
-// timeout, each read must bring bytes within it.
-func (s *Server) readSome(rc *http.ResponseController, body io.Reader, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		if s.cfg.BodyTimeout > 0 {
-			rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
-		}
-		m, err := body.Read(buf[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
 // bodyReader passes the rest of a body, a chunk each time the app has
 // taken the previous one: a client sending faster than the app reads is
 // not read further (TCP pushes back).
@@ -322,6 +307,7 @@ type bodyReader struct {
 	s       *Server
 	st      *stream
 	r       *http.Request
+	src     io.Reader // r.Body within the body timeout
 	rc      *http.ResponseController
 	total   int64
 	stop    chan struct{} // the handler is returning
@@ -340,7 +326,7 @@ func (b *bodyReader) run() {
 		}
 		buf := make([]byte, chunk)
 		b.reading.Store(true)
-		n, err := s.readSome(b.rc, r.Body, buf)
+		n, err := httpwsgi.ReadFull(b.src, buf)
 		b.reading.Store(false)
 		b.total += int64(n)
 		if s.cfg.MaxBodySize > 0 && b.total > s.cfg.MaxBodySize {

@@ -73,7 +73,7 @@ func ReadBody(w http.ResponseWriter, r *http.Request, b BodyRules) (body []byte,
 	}
 	if b.IdleTimeout > 0 {
 		rc := http.NewResponseController(w)
-		src = &idleReader{r: src, rc: rc, d: b.IdleTimeout}
+		src = IdleReader(src, rc, b.IdleTimeout)
 		defer func() {
 			if status == 0 {
 				rc.SetReadDeadline(time.Time{})
@@ -89,7 +89,7 @@ func ReadBody(w http.ResponseWriter, r *http.Request, b BodyRules) (body []byte,
 		size = r.ContentLength
 	}
 	buf := make([]byte, size)
-	m, err := readFull(src, buf)
+	m, err := ReadFull(src, buf)
 	if err == io.EOF && m == len(buf) {
 		err = nil // the last bytes came with the end: as full as it gets
 	}
@@ -128,11 +128,11 @@ func ReadBody(w http.ResponseWriter, r *http.Request, b BodyRules) (body []byte,
 	return nil, f, int64(total), 0
 }
 
-// readFull reads until buf is full (nil) or the body ends: io.EOF for a
+// ReadFull reads until buf is full (nil) or the body ends: io.EOF for a
 // clean end, or the reader's error. net/http's body reader says
 // io.ErrUnexpectedEOF when a body stops short of its length or its last
 // chunk, so a truncated body never passes for a whole one.
-func readFull(src io.Reader, buf []byte) (int, error) {
+func ReadFull(src io.Reader, buf []byte) (int, error) {
 	m := 0
 	for m < len(buf) {
 		n, err := src.Read(buf[m:])
@@ -169,7 +169,15 @@ func (b *BodyRules) bodyError(w http.ResponseWriter, err error) int {
 	return Abandoned
 }
 
-// idleReader fails a read that waits longer than d for bytes.
+// IdleReader returns r with a read deadline on rc's connection set before
+// each read: a read that waits longer than d for bytes fails. d <= 0: r.
+func IdleReader(r io.Reader, rc *http.ResponseController, d time.Duration) io.Reader {
+	if d <= 0 {
+		return r
+	}
+	return &idleReader{r: r, rc: rc, d: d}
+}
+
 type idleReader struct {
 	r  io.Reader
 	rc *http.ResponseController
