@@ -272,12 +272,20 @@ func (w *worker) observe(status int, d time.Duration) {
 // good. The worker stops accepting connections at once and asks to be
 // replaced; it exits once its other requests are done (shutdown).
 func (w *worker) timedOut(r *http.Request, elapsed time.Duration) {
-	w.stuck.Add(1)
 	w.log.Printf("error: worker %d takes no more connections, finishes its other requests (up to %s) and is replaced", os.Getpid(), w.grace())
+	w.giveUp(fmt.Sprintf("request %s %s timed out after %s (--timeout %s)", r.Method, r.URL.Path, elapsed, w.cfg.Timeout))
+}
+
+// giveUp is the end of a worker stuck in Python (a request or the event
+// loop past --timeout): it drains, stopping accepting at once, and asks
+// to be replaced; it exits once its other requests are done (shutdown),
+// without finalising Python.
+func (w *worker) giveUp(reason string) {
+	w.stuck.Add(1)
 	w.stopAccepting.Do(func() {
 		go w.drain(context.Background()) // stops accepting now; waits in its goroutine
 	})
-	w.askRetire(fmt.Sprintf("request %s %s timed out after %s (--timeout %s)", r.Method, r.URL.Path, elapsed, w.cfg.Timeout))
+	w.askRetire(reason)
 }
 
 func (w *worker) grace() time.Duration {
@@ -677,11 +685,7 @@ func (w *worker) heartbeat(stop <-chan struct{}) {
 		}
 		w.log.Printf("error: worker %d: its ASGI event loop has not answered for %s (--timeout): a task blocks it (a synchronous call in async code? use run_in_executor); it takes no more connections and is replaced. The Python threads (the loop runs in MainThread):\n%s\nThe event loop's %s",
 			os.Getpid(), w.cfg.Timeout, w.app.Stacks(2*time.Second), w.asgi.TaskStacks(2*time.Second))
-		w.stuck.Add(1)
-		w.stopAccepting.Do(func() {
-			go w.srv.Shutdown(context.Background())
-		})
-		w.askRetire(fmt.Sprintf("its ASGI event loop was blocked for %s (--timeout %s)", w.cfg.Timeout, w.cfg.Timeout))
+		w.giveUp(fmt.Sprintf("its ASGI event loop was blocked for %s (--timeout %s)", w.cfg.Timeout, w.cfg.Timeout))
 		return
 	}
 }
