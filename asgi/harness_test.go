@@ -93,10 +93,15 @@ func start(t *testing.T, env []string, app string, args ...string) *server {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			// The listener is the master's; wait for a worker to answer.
+			// The listener is the master's; wait for a worker to answer,
+			// and for the master to have taken the workers as ready (its
+			// banner): a signal before that stops a server still booting,
+			// without the workers' graceful shutdown.
 			if res, err := (&http.Client{Timeout: 5 * time.Second}).Get(s.url("/__ready__")); err == nil {
 				res.Body.Close()
-				return s
+				if strings.Contains(s.log.String(), "listening on") {
+					return s
+				}
 			}
 		}
 		select {
