@@ -51,7 +51,8 @@ type stream struct {
 
 	topics []string // (Server.psmu) those it is subscribed to (ws_subscribe)
 
-	kick func() // (mu) an accepted WebSocket's writer (websocket.go)
+	kick   func() // (mu) an accepted WebSocket's writer (websocket.go)
+	onWant func() // (mu) an accepted WebSocket's credit: takes opWant instead of want
 
 	// closer closes a WebSocket, or asks its goroutine to (nil for HTTP).
 	closer func(code int, reason string) // (mu)
@@ -187,9 +188,17 @@ func (s *Server) emit(arg cpython.Object) (ret cpython.Object) {
 // push queues o for the stream's goroutine; true: send() must wait.
 func (st *stream) push(o op) (wait bool) {
 	if o.kind == opWant {
-		select {
-		case st.want <- struct{}{}:
-		default:
+		st.mu.Lock()
+		f := st.onWant
+		if f == nil {
+			select {
+			case st.want <- struct{}{}:
+			default:
+			}
+		}
+		st.mu.Unlock()
+		if f != nil {
+			f()
 		}
 		return false
 	}
