@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hornbeam-go/hornbeam/internal/cpython"
@@ -53,13 +54,30 @@ type frontOptions struct {
 // error saying why this interpreter cannot be embedded.
 func (s *Server) embeddedPool() (*pool.Embedded, error) {
 	o := &s.opts
-	inst, err := cpython.Find(o.Python)
-	if err != nil {
-		return nil, err
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("embedded workers: finding the hornbeam binary: %w", err)
+	}
+	lib, err := workerLibrary(o.WorkerLibrary, exe)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		inst *cpython.Install
+		args []string
+	)
+	if lib != "" {
+		// The interpreter hosts the worker: no shared libpython needed.
+		if inst, err = cpython.Probe(o.Python); err != nil {
+			return nil, err
+		}
+		exe, args = o.Python, worker.HostedArgs(lib)
+		s.mode = fmt.Sprintf("%s mode: %s hosts %s", ModeEmbedded, inst.Executable, lib)
+	} else {
+		if inst, err = cpython.Find(o.Python); err != nil {
+			return nil, err
+		}
+		s.mode = fmt.Sprintf("%s mode: %s loaded", ModeEmbedded, inst.Library)
 	}
 	files, err := s.ListenerFiles() // kept open: every worker started inherits them
 	if err != nil {
@@ -85,11 +103,12 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 	for _, m := range ms {
 		mounts = append(mounts, worker.Mount{Prefix: m.Prefix, App: m.App})
 	}
+	build := worker.BuildID()
 	return &pool.Embedded{
-		Executable: exe,
-		Listeners:  files,
-		AccessLog:  o.AccessLog,
-		Observe:    s.metrics.observe,
+		Executable: exe, Args: args,
+		Listeners: files,
+		AccessLog: o.AccessLog,
+		Observe:   s.metrics.observe,
 		// With no worker that can serve, the server answers 503 itself.
 		Unavailable: (&fallback{s: s}).set,
 		Env: func(limit, cpu int) []string {
@@ -101,10 +120,36 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 				Mounts:    mounts,
 				Interface: o.Interface, Lifespan: o.Lifespan, WSPingInterval: o.WSPingInterval,
 				WSPingTimeout: o.WSPingTimeout, WSMaxMessage: o.WSMaxMessageSize, WSDeflate: o.WSDeflate,
+				Build: build,
 			})
 			return []string{worker.EnvConfig + "=" + string(cfg)}
 		},
 	}, nil
+}
+
+// workerLibrary returns the worker library (cmd/hornbeam-worker) the
+// embedded workers' interpreter is to host: opt (Options.WorkerLibrary)
+// when set, else worker.LibraryName beside the hornbeam binary exe if it is
+// there; "" to load libpython instead (opt "-", or no library found).
+func workerLibrary(opt, exe string) (string, error) {
+	switch opt {
+	case "-":
+		return "", nil
+	case "":
+		p := filepath.Join(filepath.Dir(exe), worker.LibraryName)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p, nil
+		}
+		return "", nil
+	}
+	p, err := filepath.Abs(opt)
+	if err != nil {
+		return "", err
+	}
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return "", fmt.Errorf("the worker library %s is not there: build it with go build -buildmode=c-shared -o %s ./cmd/hornbeam-worker", opt, opt)
+	}
+	return p, nil
 }
 
 // fallback serves the listeners from the server process while the

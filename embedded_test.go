@@ -2,10 +2,13 @@ package hornbeam_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,18 +17,38 @@ import (
 	"time"
 
 	"github.com/hornbeam-go/hornbeam"
+	"github.com/hornbeam-go/hornbeam/internal/testutil"
 	"github.com/hornbeam-go/hornbeam/pool"
 	"github.com/hornbeam-go/hornbeam/worker"
 )
 
 // TestMain lets this test binary serve as an embedded worker: the server
-// starts os.Executable() with worker.EnvConfig set.
+// starts os.Executable() with worker.EnvConfig set. With
+// HORNBEAM_TEST_WORKER_MODE=hosted it first builds the worker library, and
+// the suite's servers run embedded workers that are python3 hosting it.
 func TestMain(m *testing.M) {
 	if os.Getenv(worker.EnvConfig) != "" {
 		os.Exit(hornbeam.WorkerMain())
 	}
+	if os.Getenv("HORNBEAM_TEST_WORKER_MODE") == "hosted" {
+		dir, err := os.MkdirTemp("", "hornbeam-worker-")
+		if err == nil {
+			workerLibrary, err = testutil.BuildWorkerLibrary(dir, "./cmd/hornbeam-worker")
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		rc := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(rc)
+	}
 	os.Exit(m.Run())
 }
+
+// workerLibrary is the worker library the embedded servers host
+// (HORNBEAM_TEST_WORKER_MODE=hosted), or "": libpython is loaded.
+var workerLibrary string
 
 // startEmbedded starts app in the embedded worker mode.
 func startEmbedded(t *testing.T, app string, opts hornbeam.Options) *testServer {
@@ -248,5 +271,81 @@ func TestEmbeddedConnectionsSpread(t *testing.T) {
 	}
 	if spread == 0 {
 		t.Errorf("8 connections, all on one of 4 workers in each of 5 rounds: %v", rounds)
+	}
+}
+
+// hostedLibrary builds the worker library once for the tests that need it
+// (TestMain has already when HORNBEAM_TEST_WORKER_MODE=hosted).
+var hostedLibrary = sync.OnceValues(func() (string, error) {
+	if workerLibrary != "" {
+		return workerLibrary, nil
+	}
+	dir, err := os.MkdirTemp("", "hornbeam-worker-")
+	if err != nil {
+		return "", err
+	}
+	return testutil.BuildWorkerLibrary(dir, "./cmd/hornbeam-worker")
+})
+
+// TestHostedWorker: with the worker library, each embedded worker is the
+// python3 executable itself, running the app on its own interpreter (no
+// shared libpython mapped), with the app imported on its main thread, and
+// the start-up line says so.
+func TestHostedWorker(t *testing.T) {
+	lib, err := hostedLibrary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, library string
+		hosted        bool
+	}{
+		{"hosted", lib, true},
+		{"libpython", "-", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startEmbedded(t, "core", hornbeam.Options{Workers: 1, WorkerLibrary: tc.library})
+			code, body := get(t, s.URL+"/interp")
+			if code != 200 {
+				t.Fatalf("/interp: %d %s", code, body)
+			}
+			var got struct {
+				Executable, Exe string
+				Libpython       []string
+				Imported        bool `json:"imported_on_main_thread"`
+			}
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatalf("/interp: %v: %s", err, body)
+			}
+			exe, _ := filepath.EvalSymlinks(python)
+			if got.Executable != python && got.Executable != exe {
+				t.Errorf("sys.executable %q, want %s", got.Executable, python)
+			}
+			if !got.Imported {
+				t.Errorf("the app's module-level code did not run on Python's main thread")
+			}
+			if tc.hosted {
+				if got.Exe != exe || len(got.Libpython) != 0 {
+					t.Errorf("worker is %s with %v mapped; want %s and no shared libpython", got.Exe, got.Libpython, exe)
+				}
+				if want := "embedded mode: " + python + " hosts " + lib; s.Server.Mode() != want {
+					t.Errorf("Mode() = %q, want %q", s.Server.Mode(), want)
+				}
+			} else if len(got.Libpython) == 0 || !strings.HasPrefix(s.Server.Mode(), "embedded mode: /") || !strings.HasSuffix(s.Server.Mode(), " loaded") {
+				t.Errorf("libpython route: %v mapped, Mode() %q", got.Libpython, s.Server.Mode())
+			}
+		})
+	}
+}
+
+// TestWorkerLibraryMissing: a worker library that is not there stops Start
+// with a message saying how to build it.
+func TestWorkerLibraryMissing(t *testing.T) {
+	_, err := hornbeam.Start(t.Context(), "core", hornbeam.Options{
+		WorkerMode: hornbeam.ModeEmbedded, WorkerLibrary: filepath.Join(t.TempDir(), "nope.so"),
+		Python: python, Bind: []string{"127.0.0.1:0"}, Workers: 1, PythonPath: []string{appsDir(t)}, ErrorLog: io.Discard,
+	})
+	if err == nil || !strings.Contains(err.Error(), "go build -buildmode=c-shared") {
+		t.Fatalf("Start with a missing worker library: %v; want how to build it", err)
 	}
 }

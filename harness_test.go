@@ -46,6 +46,9 @@ type testServer struct {
 // connections themselves: a worker that dies cuts them, no 502 is sent).
 func (s *testServer) Embedded() bool { return s.Mode == hornbeam.ModeEmbedded }
 
+// Hosted says the embedded workers are python3 hosting the worker library.
+func (s *testServer) Hosted() bool { return strings.Contains(s.Server.Mode(), " hosts ") }
+
 // getOnce fetches url on a connection of its own, never retried (Go's
 // client retries a GET whose reused connection was cut, which would send
 // a request that kills its worker to the replacement as well). It returns
@@ -111,8 +114,15 @@ func start(t *testing.T, app string, opts hornbeam.Options) *testServer {
 	}
 	if opts.WorkerMode == "" {
 		// HORNBEAM_TEST_WORKER_MODE=embedded runs the suite's servers in
-		// the embedded mode.
+		// the embedded mode; =hosted too, with python3 hosting the worker
+		// library.
 		opts.WorkerMode = os.Getenv("HORNBEAM_TEST_WORKER_MODE")
+		if opts.WorkerMode == "hosted" {
+			opts.WorkerMode = hornbeam.ModeEmbedded
+		}
+	}
+	if opts.WorkerMode == hornbeam.ModeEmbedded && opts.WorkerLibrary == "" && workerLibrary != "" {
+		opts.WorkerLibrary = workerLibrary
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -54,25 +54,32 @@ const Version = "0.1.0"
 // Options configure a Server. The zero value of each field means its
 // documented default.
 type Options struct {
-	Bind                  []string       // "HOST:PORT" or "unix:/path"; default 127.0.0.1:8000
-	Listeners             []net.Listener // already open listeners, used besides Bind
-	Workers               int            // default 4
-	Threads               int            // default 1
-	Timeout               time.Duration  // per request; default 30s; negative = none
-	Keepalive             time.Duration  // idle keep-alive; default 2s
-	GracefulTimeout       time.Duration  // for Stop; default 30s
-	MaxRequests           int            // recycle after N requests; 0 = never
-	MaxRequestsJitter     int
-	PythonPath            []string // default ["."]
-	Preload               bool     // import the app once in a zygote that forks the workers
-	CPUAffinity           bool     // pin worker i, and the thread serving its state calls, to CPU i (round robin)
-	Python                string   // default "python3"
-	CertFile, KeyFile     string   // TLS; HTTP/2 through ALPN
-	AccessLog             io.Writer
-	AccessLogFormat       string        // gunicorn atoms; "" = accesslog.DefaultFormat
-	AccessLogJSON         bool          // JSON lines instead of the format
-	ForwardedAllowIPs     []string      // proxies trusted for Forwarded/X-Forwarded-*; nil = 127.0.0.1, ::1
-	WorkerMode            string        // ModeProcess (default; ModeEmbedded for Interface "asgi") or ModeEmbedded
+	Bind              []string       // "HOST:PORT" or "unix:/path"; default 127.0.0.1:8000
+	Listeners         []net.Listener // already open listeners, used besides Bind
+	Workers           int            // default 4
+	Threads           int            // default 1
+	Timeout           time.Duration  // per request; default 30s; negative = none
+	Keepalive         time.Duration  // idle keep-alive; default 2s
+	GracefulTimeout   time.Duration  // for Stop; default 30s
+	MaxRequests       int            // recycle after N requests; 0 = never
+	MaxRequestsJitter int
+	PythonPath        []string // default ["."]
+	Preload           bool     // import the app once in a zygote that forks the workers
+	CPUAffinity       bool     // pin worker i, and the thread serving its state calls, to CPU i (round robin)
+	Python            string   // default "python3"
+	CertFile, KeyFile string   // TLS; HTTP/2 through ALPN
+	AccessLog         io.Writer
+	AccessLogFormat   string   // gunicorn atoms; "" = accesslog.DefaultFormat
+	AccessLogJSON     bool     // JSON lines instead of the format
+	ForwardedAllowIPs []string // proxies trusted for Forwarded/X-Forwarded-*; nil = 127.0.0.1, ::1
+	WorkerMode        string   // ModeProcess (default; ModeEmbedded for Interface "asgi") or ModeEmbedded
+	// WorkerLibrary is the embedded worker built as a shared library
+	// (go build -buildmode=c-shared -o hornbeam-worker.so ./cmd/hornbeam-worker).
+	// With it each embedded worker is the Python interpreter itself (the
+	// Python executable's interpreter, and no shared libpython needed)
+	// with the library loaded into it. Default: hornbeam-worker.so beside
+	// the running binary if it is there; "-": none, load libpython.
+	WorkerLibrary         string
 	Interface             string        // "wsgi", "asgi", or "" (auto: the embedded mode recognises an ASGI app)
 	Mounts                []string      // "PREFIX=MODULE:CALLABLE": apps under path prefixes (embedded mode)
 	Lifespan              string        // ASGI lifespan: "auto" (default), "on" or "off"
@@ -155,6 +162,7 @@ type Server struct {
 	ownStore   *state.Memory
 	versions   *versions // the state change table workers cache against; nil: no caching
 	runtimeDir string
+	mode       string // the worker mode and how it runs, for Mode
 	listeners  []net.Listener
 	http       *http.Server
 	statsSrv   *http.Server
@@ -241,6 +249,7 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	}
 	var front *frontend // in the embedded mode the workers serve the listeners themselves
 	if embedded == nil {
+		s.mode = ModeProcess + " mode"
 		h := &wsgi.Handler{
 			Pool: s.pool, Timeout: max(opts.Timeout, 0), MaxBodySize: max(opts.MaxBodySize, 0), BodyTimeout: max(opts.BodyTimeout, 0),
 			ErrorLog: s.errorLog, Observe: s.metrics.observe, SpoolThreshold: opts.SpoolThreshold,
@@ -277,6 +286,12 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	ok = true
 	return s, nil
 }
+
+// Mode describes how the workers run, for the start-up line: "process
+// mode", or the embedded mode and whether the interpreter hosts the worker
+// library or libpython is loaded into the hornbeam binary ("embedded mode:
+// /usr/bin/python3 hosts /opt/hornbeam/hornbeam-worker.so").
+func (s *Server) Mode() string { return s.mode }
 
 // Check imports app in one worker process, as Start would, without
 // serving: nil if it loads, else the error (a *pool.StartError carries the

@@ -57,7 +57,8 @@ func workerProcesses(t *testing.T) int {
 		parent[pid] = ppid
 		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		isWorker[pid] = bytes.Contains(cmd, []byte("hornbeam._worker")) || exe == self
+		isWorker[pid] = bytes.Contains(cmd, []byte("hornbeam._worker")) || exe == self ||
+			bytes.Contains(cmd, []byte("HornbeamWorker()")) // python3 hosting the worker library
 	}
 	me, n := os.Getpid(), 0
 	for pid := range isWorker {

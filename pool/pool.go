@@ -86,6 +86,9 @@ type Config struct {
 // they inherit).
 type Embedded struct {
 	Executable string // the hornbeam binary
+	// Args, when set, start the worker as Executable with these arguments
+	// (a python3 that loads the worker as a shared library).
+	Args []string
 	// Listeners are the sockets the workers serve, from fd 7 on. New
 	// takes them over: it keeps copies of its own (see inheritable) and
 	// closes these; Stop closes the copies.

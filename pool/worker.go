@@ -141,7 +141,7 @@ func startEmbedded(p *Pool, slot int) (*worker, error) {
 		go p.copyAccessLog(r, e.AccessLog)
 	}
 	limit := p.jitteredLimit()
-	cmd := exec.Command(e.Executable)
+	cmd := exec.Command(e.Executable, e.Args...)
 	env := p.cfg.Env
 	if env == nil {
 		env = os.Environ()

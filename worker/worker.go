@@ -91,6 +91,9 @@ type Config struct {
 	// Mounts are the apps of --mount, each under its path prefix ("" for
 	// the root); when there are none, App is served at the root.
 	Mounts []Mount `json:"mounts"`
+	// Build is the server's BuildID: a worker library built from another
+	// revision refuses to start.
+	Build string `json:"build"`
 }
 
 // Mount is one --mount: an app (WSGI or ASGI, recognised) under a prefix.
@@ -114,6 +117,10 @@ func Main(frontend Frontend) int {
 		return 2
 	}
 	os.Unsetenv(EnvConfig) // not for the app's subprocesses
+	if err := checkBuild(cfg.Build); err != nil {
+		errorLog.Printf("error: hornbeam worker: %v", err)
+		return ExitImportFailed
+	}
 	if cfg.CPU >= 0 {
 		if err := pin(cfg.CPU); err != nil {
 			errorLog.Printf("warning: hornbeam worker: %v", err)

@@ -115,7 +115,7 @@ func (e *ImportError) Unwrap() error { return e.Err }
 // shared libpython gives an error for which cpython.IsNoSharedLib is true.
 func Load(cfg Config) (*App, error) {
 	inst := cfg.Install
-	if inst == nil {
+	if inst == nil && !cpython.Hosted() {
 		var err error
 		if inst, err = cpython.Find(cfg.Python); err != nil {
 			return nil, err
@@ -146,7 +146,7 @@ func Load(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.py = py
-	a.install = inst
+	a.install = py.Install
 	if err := a.importApp(cfg); err != nil {
 		return nil, err
 	}

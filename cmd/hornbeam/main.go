@@ -521,7 +521,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	for _, a := range srv.Addrs() {
-		logf(errlog.Info, "hornbeam %s listening on %s (%d workers, %s mode, app %s, pid %d, %s)", hornbeam.Version, addrURL(a, opts.CertFile != ""), opts.Workers, workerMode(opts), app, os.Getpid(), python())
+		logf(errlog.Info, "hornbeam %s listening on %s (%d workers, %s, app %s, pid %d, %s)", hornbeam.Version, addrURL(a, opts.CertFile != ""), opts.Workers, srv.Mode(), app, os.Getpid(), python())
 	}
 	if a := srv.StatsAddr(); a != nil {
 		logf(errlog.Info, "stats on http://%s/stats and /metrics", a)
@@ -559,15 +559,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logf(errlog.Warning, "stopped with requests cut: %v", err)
 	}
 	return 0
-}
-
-// workerMode names the worker mode for the banner.
-func workerMode(o hornbeam.Options) string {
-	switch {
-	case o.WorkerMode != "":
-		return o.WorkerMode
-	case o.Interface == "asgi":
-		return hornbeam.ModeEmbedded + " (ASGI)"
-	}
-	return hornbeam.ModeProcess
 }

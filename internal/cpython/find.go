@@ -77,40 +77,11 @@ type probe struct {
 // built with. An interpreter without one gives a *NoSharedLibError saying
 // what to install.
 func Find(python string) (*Install, error) {
-	if python == "" {
-		python = "python3"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, python, "-c", probeScript)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	inst, p, err := probeInterpreter(python)
 	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg != "" {
-			msg = ": " + msg
-		}
-		return nil, fmt.Errorf("running %s to find its libpython: %v%s", python, err, msg)
+		return nil, err
 	}
-	var p probe
-	if err := json.Unmarshal(bytes.TrimSpace(out), &p); err != nil {
-		return nil, fmt.Errorf("running %s to find its libpython: unexpected output %q", python, out)
-	}
-	inst := &Install{
-		Python: python, Executable: p.Executable, Version: p.Version, Major: p.Major, Minor: p.Minor,
-		Prefix: p.Prefix, BasePrefix: p.BasePrefix,
-	}
-	if inst.Executable == "" {
-		inst.Executable = python
-	}
-	if p.Major != 3 || p.Minor < 8 {
-		return nil, fmt.Errorf("%s is Python %s: the embedded mode needs CPython 3.8 or later", python, p.Version)
-	}
-	if truthy(p.GIL) || strings.Contains(p.ABIFlags, "t") {
-		return nil, fmt.Errorf("%s is a free-threaded build (Python %s%s), which the embedded mode does not support yet", python, p.Version, p.ABIFlags)
-	}
-	looked := libraryCandidates(&p)
+	looked := libraryCandidates(p)
 	for _, f := range looked {
 		if st, err := os.Stat(f); err == nil && !st.IsDir() {
 			inst.Library = f
@@ -128,6 +99,51 @@ func Find(python string) (*Install, error) {
 		e.Hint = "install your distribution's libpython" + ver + " package (the shared library, not the headers)"
 	}
 	return nil, e
+}
+
+// Probe runs the interpreter once and describes it, without looking for a
+// shared libpython (Install.Library stays empty): for an interpreter that
+// is to host the worker library rather than be loaded (RunHosted).
+func Probe(python string) (*Install, error) {
+	inst, _, err := probeInterpreter(python)
+	return inst, err
+}
+
+func probeInterpreter(python string) (*Install, *probe, error) {
+	if python == "" {
+		python = "python3"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "-c", probeScript)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg != "" {
+			msg = ": " + msg
+		}
+		return nil, nil, fmt.Errorf("running %s to describe it: %v%s", python, err, msg)
+	}
+	var p probe
+	if err := json.Unmarshal(bytes.TrimSpace(out), &p); err != nil {
+		return nil, nil, fmt.Errorf("running %s to describe it: unexpected output %q", python, out)
+	}
+	inst := &Install{
+		Python: python, Executable: p.Executable, Version: p.Version, Major: p.Major, Minor: p.Minor,
+		Prefix: p.Prefix, BasePrefix: p.BasePrefix,
+	}
+	if inst.Executable == "" {
+		inst.Executable = python
+	}
+	if p.Major != 3 || p.Minor < 8 {
+		return nil, nil, fmt.Errorf("%s is Python %s: the embedded mode needs CPython 3.8 or later", python, p.Version)
+	}
+	if truthy(p.GIL) || strings.Contains(p.ABIFlags, "t") {
+		return nil, nil, fmt.Errorf("%s is a free-threaded build (Python %s%s), which the embedded mode does not support yet", python, p.Version, p.ABIFlags)
+	}
+	return inst, &p, nil
 }
 
 // libraryCandidates lists the files that may be the interpreter's shared

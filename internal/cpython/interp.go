@@ -60,6 +60,7 @@ type Interp struct {
 	a       *api
 	lib     uintptr
 	interp  uintptr // PyInterpreterState*
+	hosted  bool    // the process is the interpreter (RunHosted): never finalised here
 	gate    gate
 	threads int
 	slotTS  []uintptr // the thread state running in each slot of the gate
@@ -112,7 +113,19 @@ func Start(inst *Install, opt Options) (*Interp, error) {
 	py := &Interp{Install: inst, threads: opt.Threads, main: make(chan mainJob), mainErr: make(chan error, 1)}
 	py.gate.init(opt.Threads)
 	py.slotTS = make([]uintptr, opt.Threads)
-	go py.mainThread(opt)
+	if h := host.Load(); h != nil {
+		// This process is a Python interpreter running RunHosted: its main
+		// thread serves as Python's main thread here.
+		if err := py.adoptSymbols(); err != nil {
+			return nil, err
+		}
+		h.interp <- hostedStart{py, opt}
+	} else {
+		if inst == nil {
+			return nil, errors.New("cpython: Start needs an Install outside a hosted process")
+		}
+		go py.mainThread(opt, nil)
+	}
 	if err := <-py.mainErr; err != nil {
 		return nil, err
 	}
@@ -126,19 +139,36 @@ func (py *Interp) Threads() int { return py.threads }
 // mainThread initialises Python on this goroutine's OS thread, which stays
 // locked: it is Python's main thread, and runs OnMain jobs and the
 // finalisation.
-func (py *Interp) mainThread(opt Options) {
+//
+// In a hosted process (RunHosted) it runs on the interpreter's own main
+// thread instead, which adopts rather than initialises, and returns when
+// stop is closed as well: with the GIL released, as it came.
+func (py *Interp) mainThread(opt Options, stop <-chan struct{}) {
 	runtime.LockOSThread() // never unlocked
-	if err := py.initialize(opt); err != nil {
+	init := py.initialize
+	if py.hosted {
+		init = py.adopt
+	}
+	if err := init(opt); err != nil {
 		py.mainErr <- err
 		return
 	}
 	ts := call0(py.a.SaveThread) // the GIL is taken only when needed from now on
 	py.mainErr <- nil
-	for job := range py.main {
+	for {
+		var job mainJob
+		select {
+		case job = <-py.main:
+		case <-stop:
+			return
+		}
 		if job.final {
 			// Close holds every slot: nobody else is inside Python.
 			call1(py.a.RestoreThread, ts)
 			job.f()
+			if py.hosted {
+				call0(py.a.SaveThread) // the host finalises, after RunHosted returns
+			}
 			return // finalised: the thread state is gone
 		}
 		slot := py.gate.lock()
@@ -365,7 +395,9 @@ func (py *Interp) Close() error {
 		py.DecRef(py.formatExc)
 		py.DecRef(py.globals)
 		py.dropPending()
-		rc = call0(py.a.FinalizeEx)
+		if !py.hosted {
+			rc = call0(py.a.FinalizeEx)
+		}
 	}}
 	<-done
 	if int32(rc) != 0 {

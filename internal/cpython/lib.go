@@ -102,6 +102,12 @@ func load(path string) (*api, uintptr, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("loading %s: %w", path, err)
 	}
+	a, err := bind(h, path)
+	return a, h, err
+}
+
+// bind looks every symbol up in the library h (what names it in errors).
+func bind(h uintptr, what string) (*api, error) {
 	a := new(api)
 	var missing []string
 	for _, s := range a.symbols() {
@@ -115,9 +121,9 @@ func load(path string) (*api, uintptr, error) {
 		*s.p = p
 	}
 	if len(missing) > 0 {
-		return nil, 0, fmt.Errorf("%s lacks %s: not a CPython library this version of hornbeam can embed", path, strings.Join(missing, ", "))
+		return nil, fmt.Errorf("%s lacks %s: not a CPython library this version of hornbeam can embed", what, strings.Join(missing, ", "))
 	}
-	return a, h, nil
+	return a, nil
 }
 
 // The callN functions call a C function with N integer or pointer

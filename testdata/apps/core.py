@@ -5,10 +5,15 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 import urllib.parse
 
 import hornbeam
+
+# Module-level code runs on Python's main thread in every worker mode (an
+# app may install signal handlers at import).
+IMPORTED_ON_MAIN = threading.current_thread() is threading.main_thread()
 
 
 def spin_forever():
@@ -193,6 +198,13 @@ def application(environ, start_response):
             f.seek(int(q["offset"]))
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](f)
+    if path == "/interp":
+        # Which interpreter runs the app: the process's executable, and
+        # whether a shared libpython is mapped into it.
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f if "libpython" in line})
+        return respond(start_response, {"executable": sys.executable, "exe": os.readlink("/proc/self/exe"),
+                                        "libpython": libs, "imported_on_main_thread": IMPORTED_ON_MAIN})
     if path == "/rss":
         return respond(start_response, {"maxrss_kb": _peak_rss_kb()})
     if path == "/write":
