@@ -199,6 +199,7 @@ func (s *Server) startSession(st *stream, c *websocket.Conn, wio *wsIO, path str
 	st.mu.Lock()
 	ws.credits = len(st.want) // what the app gave before accepting
 	st.onWant = ws.credit
+	st.want = nil // credits count from here (push reads want under st.mu)
 	st.kick = ws.kick
 	st.closer = func(code int, reason string) { go ws.close(code, reason) }
 	pending := len(st.ops) > 0
