@@ -105,7 +105,7 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 	}
 	build := worker.BuildID()
 	return &pool.Embedded{
-		Executable: exe, Args: args,
+		Executable: exe, Args: args, Library: lib,
 		Listeners: files,
 		AccessLog: o.AccessLog,
 		Observe:   s.metrics.observe,

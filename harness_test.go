@@ -37,9 +37,10 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // testServer is a running server on a loopback port.
 type testServer struct {
 	*hornbeam.Server
-	URL  string
-	Log  *syncBuffer
-	Mode string // the worker mode: hornbeam.ModeEmbedded, or "" / ModeProcess
+	URL     string
+	Log     *syncBuffer
+	Mode    string // the worker mode: hornbeam.ModeEmbedded, or "" / ModeProcess
+	Preload bool
 }
 
 // Embedded reports whether s runs embedded workers (which serve their
@@ -142,7 +143,7 @@ func start(t *testing.T, app string, opts hornbeam.Options) *testServer {
 	if opts.CertFile != "" {
 		scheme = "https"
 	}
-	return &testServer{Server: srv, URL: scheme + "://" + srv.Addrs()[0].String(), Log: logs, Mode: opts.WorkerMode}
+	return &testServer{Server: srv, URL: scheme + "://" + srv.Addrs()[0].String(), Log: logs, Mode: opts.WorkerMode, Preload: opts.Preload}
 }
 
 // get fetches url and returns the status and body.

@@ -23,6 +23,7 @@ func (p *Pool) Reload(ctx context.Context) error {
 	p.mu.Unlock()
 	p.cfg.ErrorLog.Printf("reloading: starting %d workers with fresh code", target)
 
+	var zygote *worker // with Preload: the new zygote, current once the reload succeeded
 	if p.cfg.Preload {
 		z, err := startZygote(p)
 		if err != nil {
@@ -42,25 +43,23 @@ func (p *Pool) Reload(ctx context.Context) error {
 			p.cfg.ErrorLog.Printf("error: reload failed, the old workers keep serving: %v", err)
 			return err
 		}
-		p.mu.Lock()
-		p.zygote = z
-		p.mu.Unlock()
+		zygote = z
 	}
 
 	var fresh []*worker
 	for slot := 0; slot < target; slot++ {
-		w, err := p.spawnAs(ctx, slot, true)
+		w, err := p.spawnAs(ctx, slot, true, zygote)
 		if err != nil {
 			p.mu.Lock()
 			for _, n := range fresh {
 				p.drainLocked(n)
 			}
-			if p.cfg.Preload && oldZygote != nil {
-				z := p.zygote
-				p.zygote = oldZygote
-				defer z.shutdown()
-			}
 			p.mu.Unlock()
+			if zygote != nil {
+				// It goes once the workers it forked have (it reports
+				// their exits until then).
+				go p.retireZygote(zygote)
+			}
 			p.cfg.ErrorLog.Printf("error: reload failed, the old workers keep serving: %v", err)
 			return err
 		}
@@ -68,7 +67,11 @@ func (p *Pool) Reload(ctx context.Context) error {
 	}
 	// Each new worker supersedes the workers of its slot. One that died
 	// meanwhile supersedes nothing: its slot keeps the worker it has.
+	// Workers started from now on are forked by the new zygote.
 	p.mu.Lock()
+	if zygote != nil {
+		p.zygote = zygote
+	}
 	for _, w := range fresh {
 		if w.state == stateReady {
 			p.activateLocked(w, "reload")

@@ -89,6 +89,12 @@ type Embedded struct {
 	// Args, when set, start the worker as Executable with these arguments
 	// (a python3 that loads the worker as a shared library).
 	Args []string
+	// Library is the worker library when the workers are Config.Python
+	// hosting it (Executable is then that interpreter): with Preload, a
+	// zygote of that interpreter imports the app and forks the workers,
+	// each of which then loads the library (no Go runtime runs before the
+	// fork).
+	Library string
 	// Listeners are the sockets the workers serve, from fd 7 on. New
 	// takes them over: it keeps copies of its own (see inheritable) and
 	// closes these; Stop closes the copies.
@@ -194,9 +200,9 @@ func New(cfg Config) (*Pool, error) {
 		}
 		cfg.Embedded = &e
 	}
-	if cfg.Embedded != nil && cfg.Preload {
+	if cfg.Embedded != nil && cfg.Embedded.Library == "" && cfg.Preload {
 		cfg.Preload = false
-		cfg.ErrorLog.Printf("warning: --preload does nothing in the embedded worker mode: a worker is a Go process, which cannot fork once its runtime runs, so each worker imports the app itself (README \"Worker modes\")")
+		cfg.ErrorLog.Printf("warning: --preload does nothing in the embedded worker mode with libpython loaded: a worker is a Go process, which cannot fork once its runtime runs, so each worker imports the app itself; with the worker library (hornbeam-worker.so beside the binary) it preloads (README \"Worker modes\")")
 	}
 	p := &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers), forked: map[int]*worker{}, target: cfg.Workers, done: make(chan struct{})}
 	if cfg.Embedded != nil && cfg.Embedded.Unavailable != nil {
@@ -290,7 +296,7 @@ func (e *StartError) Error() string {
 func (p *Pool) Start(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
-	if p.cfg.Embedded == nil {
+	if p.cfg.Embedded == nil || p.cfg.Preload {
 		if _, err := p.zygoteProcess(); err != nil {
 			p.Stop(context.Background())
 			return err
@@ -331,14 +337,15 @@ func (p *Pool) Start(ctx context.Context) error {
 // spawn starts a worker for slot, waits for it to be ready and makes it the
 // slot's current worker (see activateLocked).
 func (p *Pool) spawn(ctx context.Context, slot int) (*worker, error) {
-	return p.spawnAs(ctx, slot, false)
+	return p.spawnAs(ctx, slot, false, nil)
 }
 
 // spawnAs starts a worker for slot and waits for it to be ready. A standby
 // worker serves requests but does not yet supersede the slot's current
-// worker: Reload activates its new workers only once all are ready.
-func (p *Pool) spawnAs(ctx context.Context, slot int, standby bool) (*worker, error) {
-	w, err := startWorker(p, slot)
+// worker: Reload activates its new workers only once all are ready. With
+// Preload, zygote forks it (nil: the current zygote).
+func (p *Pool) spawnAs(ctx context.Context, slot int, standby bool, zygote *worker) (*worker, error) {
+	w, err := startWorker(p, slot, zygote)
 	if err != nil {
 		return nil, err
 	}
@@ -762,6 +769,9 @@ func startZygote(p *Pool) (*worker, error) {
 	code := zygoteBootstrap
 	if p.cfg.Preload {
 		code = zygotePreBootstrap
+	}
+	if p.cfg.Embedded != nil {
+		code = fmt.Sprintf(zygoteHostedBootstrap, p.cfg.Embedded.Library)
 	}
 	z, err := startProcess(p, -1, code)
 	if err != nil {

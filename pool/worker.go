@@ -42,6 +42,8 @@ func (s workerState) String() string {
 const (
 	zygoteBootstrap    = "from hornbeam._worker import zygote; zygote(preload=False)"
 	zygotePreBootstrap = "from hornbeam._worker import zygote; zygote(preload=True)"
+	// With Preload and hosted embedded workers: %q is the worker library.
+	zygoteHostedBootstrap = "from hornbeam._worker import zygote; zygote(preload=True, hosted=%q)"
 )
 
 // exitImportFailed is the worker's exit status when the app does not import.
@@ -95,7 +97,7 @@ type worker struct {
 // interpreter that has already imported the runtime costs a few ms, where a
 // new interpreter took 40-50 ms of CPU, which --max-requests paid on every
 // recycle.
-func startWorker(p *Pool, slot int) (w *worker, err error) {
+func startWorker(p *Pool, slot int, zygote *worker) (w *worker, err error) {
 	if err := p.track(&p.wg); err != nil {
 		return nil, err
 	}
@@ -104,16 +106,17 @@ func startWorker(p *Pool, slot int) (w *worker, err error) {
 			p.wg.Done()
 		}
 	}()
-	if p.cfg.Embedded != nil {
+	if p.cfg.Embedded != nil && !p.cfg.Preload {
 		return startEmbedded(p, slot)
 	}
-	return p.forkWorker(slot)
+	return p.forkWorker(slot, zygote)
 }
 
 // startEmbedded starts an embedded worker: the hornbeam binary in worker
-// mode, given its control socket (fd 3), state socket (fd 4), the change
-// table (fd 5), the access log pipe (fd 6) and the listeners (fd 7 on);
-// /dev/null stands for what there is none of.
+// mode (or the interpreter hosting the worker library), given its control
+// socket (fd 3), state socket (fd 4), the change table (fd 5), the access
+// log pipe (fd 6) and the listeners (fd 7 on); /dev/null stands for what
+// there is none of.
 func startEmbedded(p *Pool, slot int) (*worker, error) {
 	e := p.cfg.Embedded
 	ch, err := newChannels(p, slot)
@@ -126,19 +129,19 @@ func startEmbedded(p *Pool, slot int) (*worker, error) {
 		return nil, err
 	}
 	defer null.Close()
-	versions, access := p.cfg.StateVersions, null
+	versions := p.cfg.StateVersions
 	if versions == nil {
 		versions = null
 	}
-	if e.AccessLog != nil {
-		r, w, err := os.Pipe()
-		if err != nil {
-			ch.handedOver(false)
-			return nil, fmt.Errorf("access log pipe: %w", err)
-		}
-		defer w.Close()
-		access = w
-		go p.copyAccessLog(r, e.AccessLog)
+	access, err := p.accessLogPipe()
+	if err != nil {
+		ch.handedOver(false)
+		return nil, err
+	}
+	if access != nil {
+		defer access.Close()
+	} else {
+		access = null
 	}
 	limit := p.jitteredLimit()
 	cmd := exec.Command(e.Executable, e.Args...)
@@ -146,16 +149,35 @@ func startEmbedded(p *Pool, slot int) (*worker, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	// PYTHONFAULTHANDLER: a fatal signal in the app's native code prints
-	// the Python traceback first (then Go's runtime reports the signal and
-	// exits with status 2; see crashReport).
-	cmd.Env = append(append(append([]string(nil), env...), e.Env(limit, ch.cpu)...), "GOMAXPROCS=2", "PYTHONFAULTHANDLER=1")
+	cmd.Env = append(append(append([]string(nil), env...), e.Env(limit, ch.cpu)...), embeddedEnv...)
 	cmd.ExtraFiles = append([]*os.File{ch.child, ch.stateChild, versions, access}, e.Listeners...)
 	w, err := runProcess(p, slot, cmd, ch)
 	if err != nil {
 		return nil, err
 	}
 	w.limit = 0 // the worker counts its requests itself and sends Retire
+	return w, nil
+}
+
+// embeddedEnv is set for every embedded worker. PYTHONFAULTHANDLER: a
+// fatal signal in the app's native code prints the Python traceback first
+// (then Go's runtime reports the signal and exits with status 2; see
+// crashReport).
+var embeddedEnv = []string{"GOMAXPROCS=2", "PYTHONFAULTHANDLER=1"}
+
+// accessLogPipe returns the write end of a pipe whose lines are copied to
+// the access log (the caller closes it once the worker has it), or nil
+// when there is no access log.
+func (p *Pool) accessLogPipe() (*os.File, error) {
+	e := p.cfg.Embedded
+	if e.AccessLog == nil {
+		return nil, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("access log pipe: %w", err)
+	}
+	go p.copyAccessLog(r, e.AccessLog)
 	return w, nil
 }
 
@@ -305,6 +327,22 @@ func startProcess(p *Pool, slot int, code string) (*worker, error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, p.cfg.StateVersions)
 		cmd.Env = append(cmd.Env, "HORNBEAM_STATE_VERSIONS=5")
 	}
+	if e := p.cfg.Embedded; e != nil {
+		// The zygote of hosted embedded workers holds what every worker
+		// inherits as is: the change table (fd 5) and the listeners (fd 7
+		// on); each fork brings the rest.
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			ch.handedOver(false)
+			return nil, err
+		}
+		defer null.Close()
+		if p.cfg.StateVersions == nil {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, null)
+		}
+		cmd.ExtraFiles = append(append(cmd.ExtraFiles, null), e.Listeners...)
+		cmd.Env = append(cmd.Env, embeddedEnv...)
+	}
 	return runProcess(p, slot, cmd, ch)
 }
 
@@ -326,31 +364,58 @@ func (p *Pool) copyAccessLog(r *os.File, out io.Writer) {
 	}
 }
 
-// forkWorker asks the zygote for a new worker.
-func (p *Pool) forkWorker(slot int) (*worker, error) {
-	z, err := p.zygoteProcess()
-	if err != nil {
-		return nil, err
+// forkWorker asks the zygote z (nil: the current one) for a new worker.
+func (p *Pool) forkWorker(slot int, z *worker) (*worker, error) {
+	var err error
+	if z == nil {
+		if z, err = p.zygoteProcess(); err != nil {
+			return nil, err
+		}
 	}
 	ch, err := newChannels(p, slot)
 	if err != nil {
 		return nil, err
 	}
-	pid, err := z.fork(ch)
+	var access *os.File // an embedded worker's access log pipe
+	if p.cfg.Embedded != nil {
+		if access, err = p.accessLogPipe(); err == nil && access == nil {
+			access, err = os.Open(os.DevNull)
+		}
+		if err != nil {
+			ch.handedOver(false)
+			return nil, err
+		}
+		defer access.Close()
+	}
+	pid, err := z.fork(ch, access)
 	ch.handedOver(err == nil)
 	if err != nil {
 		return nil, err
 	}
-	return newWorker(p, slot, pid, ch, z), nil
+	w := newWorker(p, slot, pid, ch, z)
+	if p.cfg.Embedded != nil {
+		w.limit = 0 // the worker counts its requests itself and sends Retire
+	}
+	return w, nil
 }
 
-// fork sends a Fork frame to the zygote w and waits for the new pid.
-func (w *worker) fork(c *channels) (int, error) {
+// fork sends a Fork frame to the zygote w and waits for the new pid. The
+// payload is the CPU to pin the worker to (None: any); for an embedded
+// worker (access is its access log pipe) it is (CPU, its configuration).
+func (w *worker) fork(c *channels, access *os.File) (int, error) {
 	var cpu any // None: any CPU
 	if c.cpu >= 0 {
 		cpu = int64(c.cpu)
 	}
-	payload, err := pymarshal.Marshal(cpu)
+	var v any = cpu
+	typ, files := wire.Fork, []*os.File{c.child, c.stateChild, c.outW}
+	if access != nil {
+		typ = wire.ForkEmbedded
+		e := w.p.cfg.Embedded
+		v = []any{cpu, strings.Join(e.Env(w.p.jitteredLimit(), c.cpu), "\x00")}
+		files = append(files, access)
+	}
+	payload, err := pymarshal.Marshal(v)
 	if err != nil {
 		return 0, err
 	}
@@ -363,7 +428,7 @@ func (w *worker) fork(c *channels) (int, error) {
 	}
 	w.forks[id] = ch
 	w.mu.Unlock()
-	if err := w.conn.WriteFrame(wire.Fork, id, payload, c.child, c.stateChild, c.outW); err != nil {
+	if err := w.conn.WriteFrame(typ, id, payload, files...); err != nil {
 		return 0, fmt.Errorf("asking the zygote to fork: %w", err)
 	}
 	select {

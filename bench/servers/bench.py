@@ -59,6 +59,14 @@ def server_specs(cfg):
             procs="%s hornbeam worker processes with CPython embedded, each serving HTTP "
             "on the shared listener (--worker-mode embedded), + the master" % w,
         ),
+        "hornbeam-hosted": dict(
+            cmd=lambda mod, addr: [
+                cfg.hornbeam_hosted, "--worker-mode", "embedded", "--python", PY, "--pythonpath", APPS,
+                "-w", w, "-b", addr, mod + ":application",
+            ],
+            procs="%s embedded workers that are %s hosting hornbeam-worker.so (the worker "
+            "library beside the binary), + the master" % (w, PY),
+        ),
         **({"hornbeam-baseline": dict(
             cmd=lambda mod, addr: [
                 cfg.baseline, "--python", PY, "--pythonpath", APPS, "-w", w,
@@ -106,7 +114,7 @@ def server_specs(cfg):
     }
 
 
-SERVER_ORDER = ["hornbeam", "hornbeam-baseline", "hornbeam-embedded", "gunicorn-sync", "gunicorn-gthread", "uwsgi", "waitress", "gohello"]
+SERVER_ORDER = ["hornbeam", "hornbeam-baseline", "hornbeam-embedded", "hornbeam-hosted", "gunicorn-sync", "gunicorn-gthread", "uwsgi", "waitress", "gohello"]
 PYTHON_SERVERS = SERVER_ORDER[:-1]
 
 # --------------------------------------------------------------------------
@@ -877,6 +885,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--hornbeam", required=True)
+    ap.add_argument("--hornbeam-hosted", required=True, help="a hornbeam binary with hornbeam-worker.so beside it")
     ap.add_argument("--gohello", required=True)
     ap.add_argument("--slowclients", required=True)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"))

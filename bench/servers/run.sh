@@ -86,6 +86,9 @@ if [ -n "$asgi" ]; then
 	(
 		cd "$repo"
 		go build -o "$tmp/hornbeam" ./cmd/hornbeam
+		# The worker library beside it: the embedded workers are python3
+		# hosting it (README "Worker modes").
+		go build -buildmode=c-shared -o "$tmp/hornbeam-worker.so" ./cmd/hornbeam-worker
 		go build -o "$tmp/wsload" ./bench/servers/wsload
 	)
 	out="$here/results/asgi-latest.json"
@@ -100,6 +103,10 @@ else
 	(
 		cd "$repo"
 		go build -o "$tmp/hornbeam" ./cmd/hornbeam
+		# hornbeam-hosted: the same binary with the worker library beside it.
+		mkdir -p "$tmp/hosted"
+		cp "$tmp/hornbeam" "$tmp/hosted/hornbeam"
+		go build -buildmode=c-shared -o "$tmp/hosted/hornbeam-worker.so" ./cmd/hornbeam-worker
 		go build -o "$tmp/gohello" ./bench/servers/gohello
 		go build -o "$tmp/slowclients" ./bench/servers/slowclients
 	)
@@ -111,7 +118,7 @@ else
 
 	out="$here/results/latest.json"
 	/usr/bin/python3 "$here/bench.py" $quick \
-		--hornbeam "$tmp/hornbeam" --gohello "$tmp/gohello" --slowclients "$tmp/slowclients" \
+		--hornbeam "$tmp/hornbeam" --hornbeam-hosted "$tmp/hosted/hornbeam" --gohello "$tmp/gohello" --slowclients "$tmp/slowclients" \
 		--tmp "$tmp" --pidfile "$pidfile" --out "$out" &
 	driver=$!
 fi

@@ -37,7 +37,8 @@
 //	offset 9  payload
 //
 // A frame may carry file descriptors as SCM_RIGHTS ancillary data, sent
-// with the frame's first byte (RequestFD and File carry one, Fork three). The
+// with the frame's first byte (RequestFD and File carry one, Fork three,
+// ForkEmbedded four). The
 // receiver keeps a FIFO of received descriptors; a frame that carries some
 // takes the oldest.
 //
@@ -59,6 +60,12 @@
 //	                       descriptors are attached: the new worker's request
 //	                       socket, its state socket, then the pipe for its
 //	                       stdout and stderr
+//	ForkEmbedded id=fork   to the zygote of hosted embedded workers (--preload)
+//	                       only: fork an embedded worker (see below). payload:
+//	                       (CPU int or None, environment str: KEY=VALUE
+//	                       entries separated by NUL). Four descriptors: the
+//	                       worker's control socket, its state socket, the pipe
+//	                       for its output, then its access log pipe
 //
 // # Worker to server
 //
@@ -81,9 +88,13 @@
 //
 // In the embedded mode (package worker) a worker is a hornbeam process that
 // serves HTTP itself on listeners it inherits, with CPython loaded in
-// process. Its fd 3 is a control socket to the server, with the same
-// frames; fd 4 and fd 5 are as above (the state socket and the change
-// table), and its listeners follow from fd 6 on. Only these cross fd 3:
+// process (or is the interpreter, hosting hornbeam's worker library). Its
+// fd 3 is a control socket to the server, with the same frames; fd 4 and
+// fd 5 are as above (the state socket and the change table), fd 6 is the
+// pipe for its access log lines, and its listeners follow from fd 7 on.
+// With --preload, hosted workers are forked by a zygote (ForkEmbedded),
+// which holds fd 5 and the listeners and gets the rest with each fork.
+// Only these cross fd 3:
 //
 //	Ready      worker -> server  as above, once the app is imported and it serves
 //	Load       worker -> server  id=0, payload (requests served int, in flight int,
@@ -125,6 +136,8 @@ const (
 	StateReply byte = 3
 	Shutdown   byte = 4
 	Fork       byte = 5
+	// ForkEmbedded: see "Embedded workers".
+	ForkEmbedded byte = 6
 
 	// worker -> server
 	Ready     byte = 16
@@ -189,6 +202,8 @@ func TypeName(t byte) string {
 		return "Publish"
 	case Fork:
 		return "Fork"
+	case ForkEmbedded:
+		return "ForkEmbedded"
 	case Forked:
 		return "Forked"
 	case ChildExit:

@@ -47,7 +47,7 @@ import sys
 import traceback
 
 from . import _state, _wire
-from ._worker import FileWrapper, _check_headers, _content_length, _import_app, _mount
+from ._worker import PRELOADED, FileWrapper, _check_headers, _content_length, _import_app, _mount
 
 __all__ = ["App", "load", "step", "stop", "python_signal_handlers"]
 
@@ -368,7 +368,9 @@ def load(spec, emit, threads=1, state_fd=0, versions_fd=0, interface="auto", pre
         if versions_fd > 0:
             _state.map_versions(versions_fd)
         _state.use_server(_wire.CallConn(state_fd).call)
-    app = _import_app(spec)
+    app = PRELOADED.pop(spec, None)  # --preload: the zygote imported it
+    if app is None:
+        app = _import_app(spec)
     if interface != "wsgi":
         from ._asgi import is_asgi
 

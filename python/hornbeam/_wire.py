@@ -23,6 +23,7 @@ REQUEST_FD = 2
 STATE_REPLY = 3
 SHUTDOWN = 4
 FORK = 5
+FORK_EMBEDDED = 6
 # worker -> server
 READY = 16
 START = 17
@@ -77,6 +78,8 @@ class Conn:
             fd = self.fds.pop(0)
         elif typ == FORK:
             fd = (self.fds.pop(0), self.fds.pop(0), self.fds.pop(0))
+        elif typ == FORK_EMBEDDED:
+            fd = (self.fds.pop(0), self.fds.pop(0), self.fds.pop(0), self.fds.pop(0))
         return typ, rid, payload, fd
 
     def _fill(self):

@@ -393,9 +393,43 @@ def _mount(app, prefix):
     return mounted
 
 
-def _boot(import_app=True):
+# The app the hosted zygote imported, by spec, for _embed.load in the
+# forked worker (a factory, "module:create_app()", is called once).
+PRELOADED = {}
+
+
+def _run_hosted(lib, payload, access_fd, proto):
+    """Become an embedded worker, in a child of the hosted zygote: load the
+    worker library, which starts Go's runtime in this process only now,
+    after the fork, and give it this (main) thread; ctypes releases the GIL
+    for the call. The worker finds its descriptors where every embedded
+    worker has them (3 control, 4 state, 5 change table and 7 on the
+    listeners, from the zygote; 6 the access log) and its configuration in
+    the environment (the payload: the CPU, then NUL-separated KEY=VALUEs),
+    and takes the app from PRELOADED."""
+    import atexit
+    import ctypes
+
+    os.dup2(access_fd, 6)
+    os.close(access_fd)
+    for kv in marshal.loads(payload)[1].split("\0"):
+        key, _, value = kv.partition("=")
+        os.environ[key] = value
+    if proto.app is not None:
+        PRELOADED[proto.spec] = proto.app
+    rc = ctypes.CDLL(lib).HornbeamWorker()
+    if rc == 0:
+        atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
+
+
+def _boot(import_app=True, hosted=False):
     """Start-up of the zygote: parse argv, set up sys.path, signals and the
-    connection, and (with --preload) import the app, or exit with status 3."""
+    connection, and (with --preload) import the app, or exit with status 3
+    (also for an ASGI app, which only hosted embedded workers serve; their
+    zygote keeps fd 5 open for them)."""
     fd, state_fd, threads, spec = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     _pin(os.environ.pop("HORNBEAM_CPU", None))
     for p in reversed(sys.argv[5:]):
@@ -407,15 +441,15 @@ def _boot(import_app=True):
     worker.calls = wire.CallConn(state_fd)
     versions_fd = os.environ.pop("HORNBEAM_STATE_VERSIONS", None)
     if versions_fd is not None:
-        _state.map_versions(int(versions_fd))
+        _state.map_versions(os.dup(int(versions_fd)) if hosted else int(versions_fd))
     _state.use_server(worker.calls.call)  # module-level state calls work during import
     worker.spec = spec
     if import_app:
-        worker.app = _load(spec)
+        worker.app = _load(spec, wsgi_only=not hosted)
     return worker
 
 
-def _load(spec):
+def _load(spec, wsgi_only=True):
     """Import the app, or exit with status 3 and the traceback (or the
     line saying how to run an ASGI app)."""
     try:
@@ -424,7 +458,7 @@ def _load(spec):
         traceback.print_exc()  # the server adds a hint, once, for a ModuleNotFoundError
         sys.stderr.flush()
         os._exit(EXIT_IMPORT_FAILED)
-    if _is_async(app):
+    if wsgi_only and _is_async(app):
         sys.stderr.write(
             "%s is an ASGI application, and the process worker mode serves WSGI only: run it with -k asgi "
             "(the embedded worker mode; it needs the interpreter's shared libpython, on Debian: apt-get install libpython3.11)\n" % spec
@@ -456,14 +490,15 @@ def _ready(conn):
     conn.send(wire.frame(wire.READY, 0, marshal.dumps(info, 2)))
 
 
-def zygote(preload):
+def zygote(preload, hosted=None):
     """Fork a worker whenever the server sends a Fork frame. With preload the
     app is imported here, once, and the workers share it copy-on-write;
     without, each worker imports it after the fork (a fork of this
     interpreter, which has the runtime imported, costs a few ms against
     40-50 ms for a new one). The zygote reaps the workers and reports each
-    exit status in a ChildExit frame."""
-    proto = _boot(import_app=preload)
+    exit status in a ChildExit frame. With hosted (the path of the worker
+    library) the workers are embedded workers: see _run_hosted."""
+    proto = _boot(import_app=preload, hosted=hosted is not None)
     conn = proto.conn
     hooks = None
     if os.environ.get("HORNBEAM_GUNICORN_CONF"):  # gunicorn.conf.py's hooks
@@ -494,9 +529,10 @@ def zygote(preload):
         f = conn.read_frame()
         if f is None or f[0] == wire.SHUTDOWN:
             return
-        if f[0] != wire.FORK:
+        if f[0] != (wire.FORK if hosted is None else wire.FORK_EMBEDDED):
             continue
-        sock_fd, state_fd, out_fd = f[3]
+        sock_fd, state_fd, out_fd = f[3][:3]
+        access_fd = f[3][3] if hosted is not None else -1
         if hooks is not None:
             hooks.pre_fork()
         pid = os.fork()
@@ -518,6 +554,8 @@ def zygote(preload):
                 os.dup2(state_fd, 4)
                 os.close(sock_fd)
                 os.close(state_fd)
+                if hosted is not None:
+                    _run_hosted(hosted, f[2], access_fd, proto)  # never returns
                 _pin(marshal.loads(f[2]))
                 worker = Worker(wire.Conn(socket.socket(fileno=3)), proto.app, proto.threads)
                 worker.calls = wire.CallConn(4)
@@ -548,6 +586,8 @@ def zygote(preload):
         os.close(sock_fd)
         os.close(state_fd)
         os.close(out_fd)
+        if access_fd >= 0:
+            os.close(access_fd)
         if hooks is not None:
             hooks.forked(pid)
         conn.send(wire.frame(wire.FORKED, f[1], marshal.dumps(pid, 2)))
