@@ -127,6 +127,44 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 	}, nil
 }
 
+// chooseMode settles a WorkerMode left empty (after defaults, which make
+// ASGI apps and mounts embedded): the embedded mode when the worker library
+// is found, the hosted workers being the fastest (README "Performance":
+// ahead of the process mode on every workload, where libpython loaded
+// into the binary is behind it on Flask), unless an option only the
+// process mode has is set. It returns why it chose the process mode, or "".
+func (o *Options) chooseMode() string {
+	if o.WorkerMode != "" {
+		return ""
+	}
+	o.WorkerMode = ModeProcess
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	switch lib, err := workerLibrary(o.WorkerLibrary, exe); {
+	case err != nil:
+		o.WorkerMode = ModeEmbedded // Start says what is missing
+		return ""
+	case lib == "" && o.WorkerLibrary == "-":
+		return ""
+	case lib == "":
+		return "no " + worker.LibraryName + " beside the binary for embedded workers"
+	}
+	for _, c := range []struct {
+		set     bool
+		setting string
+	}{
+		{o.ClientCAFile != "", "--ca-certs"}, {o.CipherSuites != nil, "--ciphers"}, {o.WorkerUser != nil, "--user"},
+	} {
+		if c.set {
+			return c.setting + " needs it"
+		}
+	}
+	o.WorkerMode = ModeEmbedded
+	return ""
+}
+
 // workerLibrary returns the worker library (cmd/hornbeam-worker) the
 // embedded workers' interpreter is to host: opt (Options.WorkerLibrary)
 // when set, else worker.LibraryName beside the hornbeam binary exe if it is

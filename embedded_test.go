@@ -349,3 +349,19 @@ func TestWorkerLibraryMissing(t *testing.T) {
 		t.Fatalf("Start with a missing worker library: %v; want how to build it", err)
 	}
 }
+
+// TestHostedChosenByDefault: with the worker library and no worker mode
+// given, the server runs hosted embedded workers.
+func TestHostedChosenByDefault(t *testing.T) {
+	lib, err := hostedLibrary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, "core", hornbeam.Options{Workers: 1, WorkerLibrary: lib})
+	if want := "embedded mode: " + python + " hosts " + lib; s.Server.Mode() != want {
+		t.Errorf("Mode() = %q, want %q", s.Server.Mode(), want)
+	}
+	if code, body := get(t, s.URL+"/interp"); code != 200 || !strings.Contains(body, `"libpython": []`) {
+		t.Errorf("/interp: %d %s", code, body)
+	}
+}

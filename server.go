@@ -181,6 +181,7 @@ type Server struct {
 // Python traceback (*pool.StartError).
 func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	opts.defaults()
+	why := opts.chooseMode()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -250,6 +251,9 @@ func Start(ctx context.Context, app string, opts Options) (*Server, error) {
 	var front *frontend // in the embedded mode the workers serve the listeners themselves
 	if embedded == nil {
 		s.mode = ModeProcess + " mode"
+		if why != "" {
+			s.mode += " (" + why + ")"
+		}
 		h := &wsgi.Handler{
 			Pool: s.pool, Timeout: max(opts.Timeout, 0), MaxBodySize: max(opts.MaxBodySize, 0), BodyTimeout: max(opts.BodyTimeout, 0),
 			ErrorLog: s.errorLog, Observe: s.metrics.observe, SpoolThreshold: opts.SpoolThreshold,
@@ -299,6 +303,7 @@ func (s *Server) Mode() string { return s.mode }
 // runs the lifespan startups.
 func Check(ctx context.Context, app string, opts Options) error {
 	opts.defaults()
+	opts.chooseMode()
 	if opts.WorkerMode == ModeEmbedded {
 		// One embedded worker on a loopback port of its own: it imports
 		// every app and runs the ASGI lifespan startups, as serving would.

@@ -502,6 +502,17 @@ func embeddedMode(opts hornbeam.Options) bool {
 	return opts.WorkerMode == hornbeam.ModeEmbedded || opts.WorkerMode == "" && opts.Interface == "asgi"
 }
 
+// workerSide reports whether the file defines a hook that runs in the
+// process mode's zygote or workers.
+func (g *gunConf) workerSide() bool {
+	for _, h := range g.hooks {
+		if zygoteHooks[h] || workerHooks[h] {
+			return true
+		}
+	}
+	return false
+}
+
 // defines reports whether the file defines hook name.
 func (g *gunConf) defines(name string) bool {
 	for _, h := range g.hooks {
@@ -601,11 +612,7 @@ func (c *config) prepareHooks(opts hornbeam.Options, logf func(errlog.Level, str
 		h.defined[n] = true
 	}
 	os.Setenv("HORNBEAM_GUNICORN_CFG", string(cfg))
-	workerSide := false
-	for _, n := range c.gconf.hooks {
-		workerSide = workerSide || zygoteHooks[n] || workerHooks[n]
-	}
-	if workerSide && !embeddedMode(opts) {
+	if c.gconf.workerSide() && !embeddedMode(opts) {
 		os.Setenv("HORNBEAM_GUNICORN_CONF", c.gconf.location) // the zygote runs the file for its hooks
 	}
 	path, _ := json.Marshal(opts.PythonPath)

@@ -141,7 +141,7 @@ func flags(c *config) *pflag.FlagSet {
 	fs.IntVarP(&o.Workers, "workers", "w", o.Workers, "Python worker processes")
 	fs.StringVarP(&c.workerClass, "worker-class", "k", "", "application interface: wsgi (gunicorn's sync and gthread are names for it) or asgi; default: asgi for an async app in the embedded mode, else wsgi")
 	fs.IntVar(&o.Threads, "threads", o.Threads, "concurrent requests per worker")
-	fs.StringVar(&o.WorkerMode, "worker-mode", "", "process: Python workers fed by this process; embedded: workers that serve HTTP with CPython in process (needs a shared libpython); default: process, embedded for -k asgi")
+	fs.StringVar(&o.WorkerMode, "worker-mode", "", "process: Python workers fed by this process; embedded: workers that serve HTTP with CPython in process (python3 hosting hornbeam-worker.so if it is beside this binary, else a shared libpython loaded); default: embedded with hornbeam-worker.so or -k asgi, else process")
 	fs.StringArrayVar(&o.Mounts, "mount", nil, "serve an app under a path prefix, PREFIX=MODULE:CALLABLE (repeatable; WSGI and ASGI apps side by side, longest prefix first; embedded mode; the positional app, if any, is at /)")
 	fs.StringVar(&o.Lifespan, "lifespan", "auto", "ASGI lifespan: auto (run it if the app supports it), on (a startup failure stops the server), off")
 	fs.Var(duration{&o.WSPingInterval}, "ws-ping-interval", "ping each WebSocket this often (0: never)")
@@ -409,6 +409,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if c.gconf != nil {
+		if opts.WorkerMode == "" && opts.Interface != "asgi" && len(opts.Mounts) == 0 && c.gconf.workerSide() {
+			// The worker hooks run in the process mode only: it is the
+			// default mode's choice even with the worker library there.
+			opts.WorkerMode = hornbeam.ModeProcess
+		}
 		c.ignored = append(c.ignored, c.gconf.hookWarnings(opts)...)
 	}
 	for _, line := range c.ignored {

@@ -286,7 +286,7 @@ func TestErrorLogFormatAndLevel(t *testing.T) {
 			if !tt.banner {
 				return
 			}
-			banner := regexp.MustCompile(fmt.Sprintf(`\[INFO\] hornbeam \S+ listening on http://%s \(1 workers, process mode, app ok_app:application, pid %d, Python 3\.\d+\.\d+\S* at /usr/bin/python3\)$`,
+			banner := regexp.MustCompile(fmt.Sprintf(`\[INFO\] hornbeam \S+ listening on http://%s \(1 workers, process mode \(no hornbeam-worker\.so beside the binary for embedded workers\), app ok_app:application, pid %d, Python 3\.\d+\.\d+\S* at /usr/bin/python3\)$`,
 				regexp.QuoteMeta(addr), p.cmd.Process.Pid))
 			found := false
 			for _, l := range lines(stderr) {
