@@ -51,15 +51,8 @@ func (o *Options) validateExtras() error {
 			return err
 		}
 	}
-	if o.WorkerMode == ModeEmbedded {
-		switch {
-		case o.ClientCAFile != "":
-			return bad("--ca-certs", "client certificates are not supported with --worker-mode embedded yet: use the process mode, or terminate mTLS in a proxy in front")
-		case o.CipherSuites != nil:
-			return bad("--ciphers", "not supported with --worker-mode embedded yet: use the process mode (or Go's default suites)")
-		case o.WorkerUser != nil:
-			return bad("--user", "the embedded workers cannot switch user yet: start hornbeam as that user (systemd User=, docker --user), or use the process mode")
-		}
+	if o.WorkerMode == ModeEmbedded && o.WorkerUser != nil {
+		return bad("--user", "the embedded workers cannot switch user yet: start hornbeam as that user (systemd User=, docker --user), or use the process mode")
 	}
 	return nil
 }

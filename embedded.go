@@ -2,6 +2,7 @@ package hornbeam
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -48,6 +49,9 @@ type frontOptions struct {
 	LimitRequestFieldSize int
 	HealthPath            string
 	CertFile, KeyFile     string
+	ClientCAFile          string
+	ClientAuth            tls.ClientAuthType
+	CipherSuites          []uint16
 }
 
 // embeddedPool returns the pool configuration of the embedded mode, or an
@@ -90,6 +94,7 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 		ReadHeaderTimeout: o.ReadHeaderTimeout, LimitRequestLine: o.LimitRequestLine, LimitRequestFields: o.LimitRequestFields,
 		LimitRequestFieldSize: o.LimitRequestFieldSize, HealthPath: o.HealthPath,
 		CertFile: o.CertFile, KeyFile: o.KeyFile,
+		ClientCAFile: o.ClientCAFile, ClientAuth: o.ClientAuth, CipherSuites: o.CipherSuites,
 	})
 	if err != nil {
 		return nil, err
@@ -155,7 +160,7 @@ func (o *Options) chooseMode() string {
 		set     bool
 		setting string
 	}{
-		{o.ClientCAFile != "", "--ca-certs"}, {o.CipherSuites != nil, "--ciphers"}, {o.WorkerUser != nil, "--user"},
+		{o.WorkerUser != nil, "--user"},
 	} {
 		if c.set {
 			return c.setting + " needs it"
@@ -262,6 +267,7 @@ func workerFrontend(raw json.RawMessage, app http.Handler, errorLog *log.Logger)
 		ReadHeaderTimeout: fo.ReadHeaderTimeout, LimitRequestLine: fo.LimitRequestLine,
 		LimitRequestFields: fo.LimitRequestFields, LimitRequestFieldSize: fo.LimitRequestFieldSize,
 		HealthPath: fo.HealthPath, CertFile: fo.CertFile, KeyFile: fo.KeyFile,
+		ClientCAFile: fo.ClientCAFile, ClientAuth: fo.ClientAuth, CipherSuites: fo.CipherSuites,
 		Bind: []string{"-"}, // not used: the listeners are inherited
 	}
 	if fo.AccessLog {

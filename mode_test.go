@@ -22,8 +22,7 @@ func TestChooseMode(t *testing.T) {
 	}{
 		{"no library beside the test binary", Options{}, ModeProcess, "no hornbeam-worker.so beside the binary for embedded workers"},
 		{"library", Options{WorkerLibrary: lib}, ModeEmbedded, ""},
-		{"library, mTLS", Options{WorkerLibrary: lib, ClientCAFile: "ca.pem"}, ModeProcess, "--ca-certs needs it"},
-		{"library, ciphers", Options{WorkerLibrary: lib, CipherSuites: []uint16{0xc02f}}, ModeProcess, "--ciphers needs it"},
+		{"library, mTLS", Options{WorkerLibrary: lib, ClientCAFile: "ca.pem", CipherSuites: []uint16{0xc02f}}, ModeEmbedded, ""},
 		{"library, user", Options{WorkerLibrary: lib, WorkerUser: &WorkerUser{}}, ModeProcess, "--user needs it"},
 		{"no library wanted", Options{WorkerLibrary: "-"}, ModeProcess, ""},
 		{"a missing library is Start's error", Options{WorkerLibrary: missing}, ModeEmbedded, ""},

@@ -109,9 +109,9 @@ type Options struct {
 	Store state.Store
 
 	// gunicorn's --ca-certs/--cert-reqs, --ciphers and -u/-g (clienttls.go).
-	ClientCAFile string             // PEM CAs client certificates must chain to (mTLS); process mode
+	ClientCAFile string             // PEM CAs client certificates must chain to (mTLS)
 	ClientAuth   tls.ClientAuthType // with ClientCAFile: tls.VerifyClientCertIfGiven or tls.RequireAndVerifyClientCert
-	CipherSuites []uint16           // TLS 1.2 cipher suites; nil = Go's defaults; process mode
+	CipherSuites []uint16           // TLS 1.2 cipher suites; nil = Go's defaults
 	WorkerUser   *WorkerUser        // the user the process-mode workers switch to; nil = the server's
 	// WorkerAbortHook: the workers have a worker_abort hook (gunicorn.conf.py):
 	// a worker killed for a stuck request gets SIGABRT before SIGKILL.

@@ -124,38 +124,40 @@ func TestClientCertificates(t *testing.T) {
 		{"--ca-certs alone", []string{"--ca-certs", caFile}, "", want{true, true, true}},
 		{"gunicorn.conf.py with ssl.CERT_REQUIRED", nil, fmt.Sprintf("import ssl\ncertfile = %q\nkeyfile = %q\nca_certs = %q\ncert_reqs = ssl.CERT_REQUIRED\n", certFile, keyFile, caFile), want{false, true, false}},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			port := freePort(t)
-			args := []string{"-b", fmt.Sprintf("127.0.0.1:%d", port), "-w", "1", "--pythonpath", testdata(t)}
-			if c.conf != "" {
-				conf := filepath.Join(t.TempDir(), "gunicorn.conf.py")
-				writeFile(t, conf, c.conf)
-				args = append(args, "-c", conf)
-			} else {
-				args = append(append(args, "--certfile", certFile, "--keyfile", keyFile), c.args...)
-			}
-			p := startHB(t, nil, append(args, "ok_app")...)
-			p.waitReady(p.stderr.String)
-			addr := fmt.Sprintf("127.0.0.1:%d", port)
-			for _, k := range []struct {
-				what  string
-				certs []tls.Certificate
-				want  bool
-			}{{"no client certificate", nil, c.want.none}, {"the CA's client certificate", []tls.Certificate{good}, c.want.good}, {"another CA's client certificate", []tls.Certificate{bad}, c.want.bad}} {
-				conf := &tls.Config{RootCAs: roots}
-				if k.certs != nil { // sent even when the server names other CAs (Go's client would send none)
-					conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &k.certs[0], nil }
+		for _, mode := range []string{"process", "embedded"} {
+			t.Run(mode+"/"+c.name, func(t *testing.T) {
+				port := freePort(t)
+				args := []string{"-b", fmt.Sprintf("127.0.0.1:%d", port), "-w", "1", "--pythonpath", testdata(t), "--worker-mode", mode}
+				if c.conf != "" {
+					conf := filepath.Join(t.TempDir(), "gunicorn.conf.py")
+					writeFile(t, conf, c.conf)
+					args = append(args, "-c", conf)
+				} else {
+					args = append(append(args, "--certfile", certFile, "--keyfile", keyFile), c.args...)
 				}
-				code, _, err := tlsGet(addr, conf)
-				if served := code == 200; served != k.want {
-					t.Errorf("%s: status %d (%v); want served=%v", k.what, code, err, k.want)
+				p := startHB(t, nil, append(args, "ok_app")...)
+				p.waitReady(p.stderr.String)
+				addr := fmt.Sprintf("127.0.0.1:%d", port)
+				for _, k := range []struct {
+					what  string
+					certs []tls.Certificate
+					want  bool
+				}{{"no client certificate", nil, c.want.none}, {"the CA's client certificate", []tls.Certificate{good}, c.want.good}, {"another CA's client certificate", []tls.Certificate{bad}, c.want.bad}} {
+					conf := &tls.Config{RootCAs: roots}
+					if k.certs != nil { // sent even when the server names other CAs (Go's client would send none)
+						conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &k.certs[0], nil }
+					}
+					code, _, err := tlsGet(addr, conf)
+					if served := code == 200; served != k.want {
+						t.Errorf("%s: status %d (%v); want served=%v", k.what, code, err, k.want)
+					}
 				}
-			}
-			warned := strings.Contains(p.stderr.String(), "--ca-certs has no effect without --cert-reqs")
-			if warned != (c.name == "--ca-certs alone") {
-				t.Errorf("the --ca-certs warning: %v\n%s", warned, p.stderr)
-			}
-		})
+				warned := strings.Contains(p.stderr.String(), "--ca-certs has no effect without --cert-reqs")
+				if warned != (c.name == "--ca-certs alone") {
+					t.Errorf("the --ca-certs warning: %v\n%s", warned, p.stderr)
+				}
+			})
+		}
 	}
 	// Settings that cannot work: exit 2, one line saying what to do.
 	for _, c := range []struct {
@@ -166,7 +168,6 @@ func TestClientCertificates(t *testing.T) {
 		{[]string{"--certfile", certFile, "--keyfile", keyFile, "--ca-certs", keyFile, "--cert-reqs", "2"}, "holds no PEM certificate"},
 		{[]string{"--ca-certs", caFile, "--cert-reqs", "2"}, "--certfile"},
 		{[]string{"--certfile", certFile, "--keyfile", keyFile, "--cert-reqs", "maybe"}, "want 0 (none), 1 (optional) or 2 (required)"},
-		{[]string{"--certfile", certFile, "--keyfile", keyFile, "--ca-certs", caFile, "--cert-reqs", "2", "--worker-mode", "embedded"}, "embedded"},
 	} {
 		_, stderr, code, _ := runHB(t, 10*time.Second, nil, append(append([]string{"--pythonpath", testdata(t)}, c.args...), "ok_app")...)
 		if ls := lines(stderr); code != 2 || len(ls) != 1 || !strings.Contains(ls[0], c.want) {
@@ -213,25 +214,8 @@ func TestCiphersFlag(t *testing.T) {
 	writeFile(t, keyFile, string(key))
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(cert)
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p := startHB(t, nil, "-b", addr, "-w", "1", "--pythonpath", testdata(t), "--certfile", certFile, "--keyfile", keyFile,
-		"--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384", "ok_app")
-	p.waitReady(p.stderr.String)
-	if !strings.Contains(p.stderr.String(), "hornbeam: warning: --ciphers: DHE-RSA-AES256-GCM-SHA384 is left out: Go's TLS does not implement it") {
-		t.Errorf("no warning for the DHE suite:\n%s", p.stderr)
-	}
-	tls12 := func(suites ...uint16) *tls.Config {
-		return &tls.Config{RootCAs: roots, MaxVersion: tls.VersionTLS12, CipherSuites: suites}
-	}
-	if code, suite, err := tlsGet(addr, tls12(tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)); code != 200 || suite != tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 {
-		t.Errorf("TLS 1.2 offering both: %d, suite %s (%v); want 200 with ECDHE-ECDSA-AES128-GCM-SHA256", code, tls.CipherSuiteName(suite), err)
-	}
-	if code, _, err := tlsGet(addr, tls12(tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)); code != 0 {
-		t.Errorf("TLS 1.2 offering only a suite --ciphers leaves out: %d (%v), want a failed handshake", code, err)
-	}
-	if code, _, err := tlsGet(addr, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13}); code != 200 {
-		t.Errorf("TLS 1.3: %d (%v); want 200 (its suites are Go's)", code, err)
+	for _, mode := range []string{"process", "embedded"} {
+		t.Run(mode, func(t *testing.T) { ciphersServed(t, certFile, keyFile, roots, mode) })
 	}
 	_, stderr, code, _ := runHB(t, 10*time.Second, nil, "--certfile", certFile, "--keyfile", keyFile, "--ciphers", "HIGH:!aNULL:!MD5", "ok_app")
 	if ls := lines(stderr); code != 2 || len(ls) != 1 || !strings.Contains(ls[0], `"HIGH" is an OpenSSL keyword`) || !strings.Contains(ls[0], "ECDHE-ECDSA-AES128-GCM-SHA256") {
@@ -367,5 +351,30 @@ func TestWorkerUserAndGroup(t *testing.T) {
 		if cmd.ProcessState.ExitCode() != c.code || !strings.Contains(string(out), c.want) {
 			t.Errorf("as nobody, hornbeam %s: exit %d, %q; want %d and %q", strings.Join(c.args, " "), cmd.ProcessState.ExitCode(), out, c.code, c.want)
 		}
+	}
+}
+
+// ciphersServed: the suites --ciphers allows are the only TLS 1.2 ones
+// the server accepts, in the worker mode given.
+func ciphersServed(t *testing.T, certFile, keyFile string, roots *x509.CertPool, mode string) {
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p := startHB(t, nil, "-b", addr, "-w", "1", "--pythonpath", testdata(t), "--certfile", certFile, "--keyfile", keyFile,
+		"--worker-mode", mode, "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384", "ok_app")
+	p.waitReady(p.stderr.String)
+	if !strings.Contains(p.stderr.String(), "hornbeam: warning: --ciphers: DHE-RSA-AES256-GCM-SHA384 is left out: Go's TLS does not implement it") {
+		t.Errorf("no warning for the DHE suite:\n%s", p.stderr)
+	}
+	tls12 := func(suites ...uint16) *tls.Config {
+		return &tls.Config{RootCAs: roots, MaxVersion: tls.VersionTLS12, CipherSuites: suites}
+	}
+	if code, suite, err := tlsGet(addr, tls12(tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)); code != 200 || suite != tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 {
+		t.Errorf("TLS 1.2 offering both: %d, suite %s (%v); want 200 with ECDHE-ECDSA-AES128-GCM-SHA256", code, tls.CipherSuiteName(suite), err)
+	}
+	if code, _, err := tlsGet(addr, tls12(tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)); code != 0 {
+		t.Errorf("TLS 1.2 offering only a suite --ciphers leaves out: %d (%v), want a failed handshake", code, err)
+	}
+	if code, _, err := tlsGet(addr, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13}); code != 200 {
+		t.Errorf("TLS 1.3: %d (%v); want 200 (its suites are Go's)", code, err)
 	}
 }
