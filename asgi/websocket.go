@@ -138,7 +138,8 @@ func (s *Server) compression() websocket.CompressionMode {
 //
 //   - read, when the client's bytes arrive: it reads messages (pongs,
 //     pings, closes on the way) until none is waiting at a message
-//     boundary (errIdle, see wsIO), parks the socket again and ends; or
+//     boundary (errIdle, see wsIO; after a message it waits lingerFor
+//     for the next one first), parks the socket again and ends; or
 //     when the app has not taken wsWindow messages (credits), until it
 //     takes one (credit);
 //   - drain, when the app sends (kick);
@@ -256,6 +257,7 @@ func (ws *wsSession) read() {
 		st.mu.Lock()
 		ws.credits--
 		st.mu.Unlock()
+		ws.io.Linger()
 	}
 }
 

@@ -9,9 +9,11 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -38,6 +40,15 @@ import (
 //     written with one system call: coder's 16-byte buffer would otherwise
 //     split each message into a header write and a payload write.
 
+// lingerFor is how long a socket that has just passed a message to the
+// app waits for the next one (a goroutine blocked in Read, in Go's
+// netpoller) before it parks: a busy socket (an echo, a game) does not go
+// through the poller for every message, which cost 12% more server CPU
+// per message on the echo benchmark (77.8 against 69.7 us; 65.9 with
+// this linger); an idle one parks 50 ms after its last message, so a
+// burst of sockets that each send one message holds few stacks at once.
+const lingerFor = 50 * time.Millisecond
+
 // ioBufSize is the buffer a socket holds while bytes are in flight.
 const ioBufSize = 4096
 
@@ -51,6 +62,7 @@ type wsIO struct {
 	rd       io.Reader       // where reads wait
 	raw      syscall.RawConn // the descriptor, for non-blocking reads and the poller; nil: never idle
 	idleOK   atomic.Bool     // a read at a message boundary with nothing waiting returns errIdle
+	linger   atomic.Bool     // the next such read waits up to lingerFor first (Linger)
 
 	rmu        sync.Mutex
 	rbuf       *[]byte // from ioPool while it holds bytes not yet read
@@ -93,7 +105,13 @@ func (w *wsIO) Read(p []byte) (int, error) {
 	if w.rpos == w.rend {
 		switch {
 		case w.raw != nil && w.idleOK.Load() && w.in.atMessageBoundary():
-			if err := w.tryFill(); err != nil {
+			var err error
+			if w.linger.Swap(false) {
+				err = w.fillLingering()
+			} else {
+				err = w.tryFill()
+			}
+			if err != nil {
 				return 0, err
 			}
 		case w.in.inPayload && len(p) >= ioBufSize:
@@ -137,6 +155,23 @@ func (w *wsIO) fill() error {
 	return err
 }
 
+// fillLingering waits for the next message up to lingerFor, then gives
+// errIdle (the session parks the socket).
+func (w *wsIO) fillLingering() error {
+	c := w.rd.(net.Conn)
+	if err := c.SetReadDeadline(time.Now().Add(lingerFor)); err != nil {
+		return err
+	}
+	err := w.fill()
+	if derr := c.SetReadDeadline(time.Time{}); err == nil {
+		err = derr
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errIdle
+	}
+	return err
+}
+
 // tryFill reads what is there without waiting: errIdle when nothing is.
 func (w *wsIO) tryFill() error {
 	if w.rbuf == nil {
@@ -175,6 +210,10 @@ func (w *wsIO) releaseRead() {
 	w.rbuf = nil
 	w.rpos, w.rend = 0, 0
 }
+
+// Linger makes the next read at a message boundary wait up to lingerFor
+// (read, after a message).
+func (w *wsIO) Linger() { w.linger.Store(true) }
 
 // preload takes the bytes net/http read past the upgrade request (at most
 // its 4 KiB buffer).
