@@ -51,9 +51,6 @@ func (o *Options) validateExtras() error {
 			return err
 		}
 	}
-	if o.WorkerMode == ModeEmbedded && o.WorkerUser != nil {
-		return bad("--user", "the embedded workers cannot switch user yet: start hornbeam as that user (systemd User=, docker --user), or use the process mode")
-	}
 	return nil
 }
 

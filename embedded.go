@@ -75,9 +75,12 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 		if inst, err = cpython.Probe(o.Python); err != nil {
 			return nil, err
 		}
-		exe, args = o.Python, worker.HostedArgs(lib)
+		exe, args = o.Python, worker.HostedArgs(lib, s.runtimeDir)
 		s.mode = fmt.Sprintf("%s mode: %s hosts %s", ModeEmbedded, inst.Executable, lib)
 	} else {
+		if o.WorkerUser != nil {
+			return nil, &ConfigError{Setting: "--user", Err: fmt.Errorf("the embedded workers switch user only as python3 hosting %s (build it beside the binary, see README \"Quick start\"): or start hornbeam as that user (systemd User=, docker --user), or use the process mode", worker.LibraryName)}
+		}
 		if inst, err = cpython.Find(o.Python); err != nil {
 			return nil, err
 		}
@@ -136,8 +139,9 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 // ASGI apps and mounts embedded): the embedded mode when the worker library
 // is found, the hosted workers being the fastest (README "Performance":
 // ahead of the process mode on every workload, where libpython loaded
-// into the binary is behind it on Flask), unless an option only the
-// process mode has is set. It returns why it chose the process mode, or "".
+// into the binary is behind it on Flask), else the process mode. It
+// returns why it chose the process mode, or "". (gunicorn.conf.py's worker
+// hooks, which only the process mode calls, are cmd/hornbeam's to weigh.)
 func (o *Options) chooseMode() string {
 	if o.WorkerMode != "" {
 		return ""
@@ -155,16 +159,6 @@ func (o *Options) chooseMode() string {
 		return ""
 	case lib == "":
 		return "no " + worker.LibraryName + " beside the binary for embedded workers"
-	}
-	for _, c := range []struct {
-		set     bool
-		setting string
-	}{
-		{o.WorkerUser != nil, "--user"},
-	} {
-		if c.set {
-			return c.setting + " needs it"
-		}
 	}
 	o.WorkerMode = ModeEmbedded
 	return ""

@@ -365,3 +365,41 @@ func TestHostedChosenByDefault(t *testing.T) {
 		t.Errorf("/interp: %d %s", code, body)
 	}
 }
+
+// TestHostedWorkerUser: -u/-g with hosted embedded workers: each worker
+// (a python3 hosting the library) switches to the user before it loads
+// the library and imports the app, with and without --preload (then the
+// zygote keeps root, as gunicorn's master does).
+func TestHostedWorkerUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching the workers' user needs root")
+	}
+	lib, err := hostedLibrary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The user must be able to read the library and the app.
+	for d := filepath.Dir(lib); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	os.Chmod(lib, 0o755)
+	for _, preload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preload=%v", preload), func(t *testing.T) {
+			s := startEmbedded(t, "core", hornbeam.Options{Workers: 1, WorkerLibrary: lib, Preload: preload,
+				WorkerUser: &hornbeam.WorkerUser{UID: 65534, GID: 65534, Groups: []int{65534}}})
+			code, pid := get(t, s.URL+"/pid")
+			if code != 200 {
+				t.Fatalf("/pid: %d %s", code, pid)
+			}
+			status, err := os.ReadFile("/proc/" + pid + "/status")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"Uid:\t65534\t65534\t65534\t65534", "Gid:\t65534\t65534\t65534\t65534", "Groups:\t65534"} {
+				if !strings.Contains(string(status), want) {
+					t.Errorf("worker %s: want %q in its status:\n%s", pid, want, status)
+				}
+			}
+		})
+	}
+}

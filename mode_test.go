@@ -23,7 +23,7 @@ func TestChooseMode(t *testing.T) {
 		{"no library beside the test binary", Options{}, ModeProcess, "no hornbeam-worker.so beside the binary for embedded workers"},
 		{"library", Options{WorkerLibrary: lib}, ModeEmbedded, ""},
 		{"library, mTLS", Options{WorkerLibrary: lib, ClientCAFile: "ca.pem", CipherSuites: []uint16{0xc02f}}, ModeEmbedded, ""},
-		{"library, user", Options{WorkerLibrary: lib, WorkerUser: &WorkerUser{}}, ModeProcess, "--user needs it"},
+		{"library, user", Options{WorkerLibrary: lib, WorkerUser: &WorkerUser{}}, ModeEmbedded, ""},
 		{"no library wanted", Options{WorkerLibrary: "-"}, ModeProcess, ""},
 		{"a missing library is Start's error", Options{WorkerLibrary: missing}, ModeEmbedded, ""},
 		{"given", Options{WorkerMode: ModeProcess, WorkerLibrary: lib}, ModeProcess, ""},

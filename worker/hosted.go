@@ -11,10 +11,17 @@ import (
 const LibraryName = "hornbeam-worker.so"
 
 // hostedLauncher is the whole Python side of starting a hosted worker: the
-// interpreter loads the library and gives it its main thread (ctypes
-// releases the GIL for the call). A worker that failed exits at once; one
-// that finished normally lets Python finalise (atexit handlers run).
+// interpreter switches user if -u/-g say so (before anything else, as a
+// process-mode worker does; hornbeam's runtime is argv[2]), then loads the
+// library and gives it its main thread (ctypes releases the GIL for the
+// call). A worker that failed exits at once; one that finished normally
+// lets Python finalise (atexit handlers run).
 const hostedLauncher = `import ctypes, os, sys
+if os.environ.get("HORNBEAM_WORKER_USER"):
+    sys.path.insert(0, sys.argv[2])
+    from hornbeam._gunicorn_conf import drop_privileges
+    drop_privileges()
+    del sys.path[0]
 rc = ctypes.CDLL(sys.argv[1]).HornbeamWorker()
 sys.stdout.flush(); sys.stderr.flush()
 if rc:
@@ -22,11 +29,12 @@ if rc:
 `
 
 // HostedArgs are the arguments that make an interpreter run the worker
-// library lib: python3 HostedArgs(lib)... (-u: unbuffered, as the other
-// workers; -I would drop PYTHONPATH and the user's site directory, which
-// the app may need, so it is not used).
-func HostedArgs(lib string) []string {
-	return []string{"-u", "-c", hostedLauncher, lib}
+// library lib, with hornbeam's Python runtime in runtimeDir: python3
+// HostedArgs(...)... (-u: unbuffered, as the other workers; -I would drop
+// PYTHONPATH and the user's site directory, which the app may need, so it
+// is not used).
+func HostedArgs(lib, runtimeDir string) []string {
+	return []string{"-u", "-c", hostedLauncher, lib, runtimeDir}
 }
 
 // BuildID identifies the source a binary was built from (its VCS revision,

@@ -415,6 +415,10 @@ def _run_hosted(lib, payload, access_fd, proto):
     for kv in marshal.loads(payload)[1].split("\0"):
         key, _, value = kv.partition("=")
         os.environ[key] = value
+    if os.environ.get("HORNBEAM_WORKER_USER"):  # -u/--user, -g/--group
+        from . import _gunicorn_conf
+
+        _gunicorn_conf.drop_privileges()
     if proto.app is not None:
         PRELOADED[proto.spec] = proto.app
     rc = ctypes.CDLL(lib).HornbeamWorker()
