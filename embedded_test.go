@@ -403,3 +403,35 @@ func TestHostedWorkerUser(t *testing.T) {
 		})
 	}
 }
+
+// TestHostedInterpreters: hosted workers run on every CPython 3.8+ found
+// here (pyenv's builds, when there are some), WSGI and ASGI.
+func TestHostedInterpreters(t *testing.T) {
+	lib, err := hostedLibrary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, _ := filepath.Glob(filepath.Join(os.Getenv("HOME"), ".pyenv/versions/3.*/bin/python3"))
+	var pythons []string
+	for _, p := range found {
+		var minor int
+		if _, err := fmt.Sscanf(filepath.Base(filepath.Dir(filepath.Dir(p))), "3.%d", &minor); err == nil && minor >= 8 {
+			pythons = append(pythons, p)
+		}
+	}
+	if len(pythons) == 0 {
+		t.Skip("no other CPython 3.8+ here (pyenv)")
+	}
+	for _, py := range pythons {
+		t.Run(filepath.Base(filepath.Dir(filepath.Dir(py))), func(t *testing.T) {
+			s := startEmbedded(t, "core", hornbeam.Options{Workers: 1, WorkerLibrary: lib, Python: py})
+			if code, body := get(t, s.URL+"/interp"); code != 200 || !strings.Contains(body, `"executable": "`+py) {
+				t.Errorf("/interp: %d %s", code, body)
+			}
+			a := startEmbedded(t, "asgi_min:app", hornbeam.Options{Workers: 1, WorkerLibrary: lib, Python: py, Interface: "asgi"})
+			if code, body := get(t, a.URL+"/x"); code != 200 || body != "/x" {
+				t.Errorf("ASGI: %d %s", code, body)
+			}
+		})
+	}
+}
