@@ -99,7 +99,11 @@ func (py *Interp) adopt(opt Options) error {
 	call1(py.a.RestoreThread, ts)
 	py.none = py.a.noneStruct
 	py.interp = call0(py.a.InterpreterStateMain)
-	return py.bootstrap(opt)
+	if err := py.bootstrap(opt); err != nil {
+		call0(py.a.SaveThread) // back to ctypes as it came: without the GIL
+		return err
+	}
+	return nil
 }
 
 // Hosted reports whether this process is a Python interpreter running

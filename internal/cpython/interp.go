@@ -144,10 +144,11 @@ func (py *Interp) Threads() int { return py.threads }
 // thread instead, which adopts rather than initialises, and returns when
 // stop is closed as well: with the GIL released, as it came.
 func (py *Interp) mainThread(opt Options, stop <-chan struct{}) {
-	runtime.LockOSThread() // never unlocked
 	init := py.initialize
 	if py.hosted {
-		init = py.adopt
+		init = py.adopt // RunHosted has locked this thread, and unlocks it
+	} else {
+		runtime.LockOSThread() // never unlocked
 	}
 	if err := init(opt); err != nil {
 		py.mainErr <- err

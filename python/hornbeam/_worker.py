@@ -448,7 +448,7 @@ def _boot(import_app=True, hosted=False):
         _state.map_versions(os.dup(int(versions_fd)) if hosted else int(versions_fd))
     _state.use_server(worker.calls.call)  # module-level state calls work during import
     worker.spec = spec
-    if import_app:
+    if import_app and spec:  # with --mount alone there is no app at the root
         worker.app = _load(spec, wsgi_only=not hosted)
     return worker
 
