@@ -82,6 +82,9 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 			return nil, &ConfigError{Setting: "--user", Err: fmt.Errorf("the embedded workers switch user only as python3 hosting %s (build it beside the binary, see README \"Quick start\"): or start hornbeam as that user (systemd User=, docker --user), or use the process mode", worker.LibraryName)}
 		}
 		if inst, err = cpython.Find(o.Python); err != nil {
+			if cpython.IsNoSharedLib(err) {
+				err = fmt.Errorf("%w; or build %s beside the hornbeam binary, which needs none: go build -buildmode=c-shared -o %s ./cmd/hornbeam-worker", err, worker.LibraryName, filepath.Join(filepath.Dir(exe), worker.LibraryName))
+			}
 			return nil, err
 		}
 		s.mode = fmt.Sprintf("%s mode: %s loaded", ModeEmbedded, inst.Library)

@@ -435,3 +435,25 @@ func TestHostedInterpreters(t *testing.T) {
 		})
 	}
 }
+
+// TestEmbeddedNoSharedLibHint: an interpreter without a shared libpython
+// cannot be loaded; the error says what to install and that the worker
+// library needs none.
+func TestEmbeddedNoSharedLibHint(t *testing.T) {
+	fake := filepath.Join(t.TempDir(), "python3")
+	os.WriteFile(fake, []byte(`#!/bin/sh
+echo '{"executable": "/opt/py/bin/python3", "version": "3.11.9", "major": 3, "minor": 11, "prefix": "/opt/py", "base_prefix": "/opt/py", "shared": 0, "libdir": "/nonexistent/lib", "ldlibrary": "libpython3.11.a", "instsoname": "", "multiarch": "", "libpl": "", "abiflags": "", "gil": null}'
+`), 0o755)
+	_, err := hornbeam.Start(t.Context(), "core", hornbeam.Options{
+		WorkerMode: hornbeam.ModeEmbedded, WorkerLibrary: "-", Python: fake,
+		Bind: []string{"127.0.0.1:0"}, Workers: 1, PythonPath: []string{appsDir(t)}, ErrorLog: io.Discard,
+	})
+	if err == nil {
+		t.Fatal("Start with an interpreter without a shared libpython: no error")
+	}
+	for _, want := range []string{"has no shared libpython", "--enable-shared", "go build -buildmode=c-shared", "hornbeam-worker.so"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}

@@ -465,7 +465,8 @@ def _load(spec, wsgi_only=True):
     if wsgi_only and _is_async(app):
         sys.stderr.write(
             "%s is an ASGI application, and the process worker mode serves WSGI only: run it with -k asgi "
-            "(the embedded worker mode; it needs the interpreter's shared libpython, on Debian: apt-get install libpython3.11)\n" % spec
+            "(the embedded worker mode: build hornbeam-worker.so beside the hornbeam binary, see the README's quick start, "
+            "or install the interpreter's shared libpython, on Debian: apt-get install libpython3.11)\n" % spec
         )
         sys.stderr.flush()
         os._exit(EXIT_IMPORT_FAILED)
