@@ -206,10 +206,11 @@ func New(cfg Config) (*Pool, error) {
 	}
 	p := &Pool{cfg: cfg, slots: make([]slotInfo, cfg.Workers), forked: map[int]*worker{}, target: cfg.Workers, done: make(chan struct{})}
 	if cfg.Embedded != nil && cfg.Embedded.Unavailable != nil {
-		p.downC, p.downD = make(chan bool, 64), make(chan struct{})
-		go func() {
-			defer close(p.downD)
-			for down := range p.downC {
+		downC, downD := make(chan bool, 64), make(chan struct{})
+		p.downC, p.downD = downC, downD
+		go func() { // the channels, not the fields: Stop sets p.downC to nil
+			defer close(downD)
+			for down := range downC {
 				cfg.Embedded.Unavailable(down)
 			}
 		}()
