@@ -115,6 +115,14 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 		mounts = append(mounts, worker.Mount{Prefix: m.Prefix, App: m.App})
 	}
 	build := worker.BuildID()
+	// The balance table: the workers open it through /proc (a worker that
+	// switched user cannot, and falls back to a fixed backoff).
+	balancePath := ""
+	balance, err := memfd("hornbeam-balance", worker.BalanceEntries*4)
+	if err == nil {
+		s.balance = balance
+		balancePath = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), balance.Fd())
+	}
 	return &pool.Embedded{
 		Executable: exe, Args: args, Library: lib,
 		Listeners: files,
@@ -122,7 +130,8 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 		Observe:   s.metrics.observe,
 		// With no worker that can serve, the server answers 503 itself.
 		Unavailable: (&fallback{s: s}).set,
-		Env: func(limit, cpu int) []string {
+		Balance: balance,
+		Env: func(limit, cpu, slot int) []string {
 			cfg, _ := json.Marshal(worker.Config{
 				Python: inst.Executable, App: s.app, PythonPath: o.PythonPath, Threads: o.Threads,
 				Listeners: len(files), MaxRequests: limit, Timeout: timeout, CPU: cpu,
@@ -131,7 +140,7 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 				Mounts:    mounts,
 				Interface: o.Interface, Lifespan: o.Lifespan, WSPingInterval: o.WSPingInterval,
 				WSPingTimeout: o.WSPingTimeout, WSMaxMessage: o.WSMaxMessageSize, WSDeflate: o.WSDeflate,
-				Build: build,
+				Build: build, Balance: balancePath, Slot: slot,
 			})
 			return []string{worker.EnvConfig + "=" + string(cfg)}
 		},

@@ -162,7 +162,8 @@ type Server struct {
 	ownStore   *state.Memory
 	versions   *versions // the state change table workers cache against; nil: no caching
 	runtimeDir string
-	mode       string // the worker mode and how it runs, for Mode
+	mode       string   // the worker mode and how it runs, for Mode
+	balance    *os.File // the embedded workers' balance table, or nil
 	listeners  []net.Listener
 	http       *http.Server
 	statsSrv   *http.Server
@@ -792,6 +793,9 @@ func (s *Server) cleanup() {
 	}
 	if s.versions != nil {
 		s.versions.close()
+	}
+	if s.balance != nil {
+		s.balance.Close()
 	}
 	if s.runtimeDir != "" {
 		os.RemoveAll(s.runtimeDir)

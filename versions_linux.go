@@ -81,3 +81,18 @@ func (v *versions) close() {
 		v.file.Close()
 	}
 }
+
+// memfd returns an anonymous shared memory file of size bytes (the
+// workers' balance table).
+func memfd(name string, size int64) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return f, nil
+}

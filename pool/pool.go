@@ -107,9 +107,13 @@ type Embedded struct {
 	// time: the traffic stats.
 	Observe func(status int, d time.Duration)
 	// Env returns the environment variables that configure a worker which
-	// asks to be replaced after limit requests (0: never) and runs on CPU
-	// cpu (-1: any; --cpu-affinity).
-	Env func(limit, cpu int) []string
+	// asks to be replaced after limit requests (0: never), runs on CPU
+	// cpu (-1: any; --cpu-affinity) and serves slot.
+	Env func(limit, cpu, slot int) []string
+	// Balance, when set, is the table where each worker publishes how many
+	// connections it holds, one int32 per slot (package worker,
+	// balance.go): the pool clears a worker's entry when it exits.
+	Balance *os.File
 	// Unavailable, when set, is called with true once no worker is ready
 	// and a restart has failed (the app does not start: nobody serves the
 	// listeners, whose connections would wait in the backlog), and with

@@ -149,7 +149,7 @@ func startEmbedded(p *Pool, slot int) (*worker, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	cmd.Env = append(append(append([]string(nil), env...), e.Env(limit, ch.cpu)...), embeddedEnv...)
+	cmd.Env = append(append(append([]string(nil), env...), e.Env(limit, ch.cpu, slot)...), embeddedEnv...)
 	cmd.ExtraFiles = append([]*os.File{ch.child, ch.stateChild, versions, access}, e.Listeners...)
 	w, err := runProcess(p, slot, cmd, ch)
 	if err != nil {
@@ -222,7 +222,7 @@ func (p *Pool) track(wg *sync.WaitGroup) error {
 // and stderr, and the CPU it runs on (-1: any). The server keeps uc, state
 // and outR.
 type channels struct {
-	cpu               int
+	cpu, slot         int
 	uc                *net.UnixConn
 	state             *wire.CallConn
 	child, stateChild *os.File
@@ -230,7 +230,7 @@ type channels struct {
 }
 
 func newChannels(p *Pool, slot int) (ch *channels, err error) {
-	ch = &channels{cpu: -1}
+	ch = &channels{cpu: -1, slot: slot}
 	defer func() {
 		if err != nil {
 			ch.handedOver(false)
@@ -412,7 +412,7 @@ func (w *worker) fork(c *channels, access *os.File) (int, error) {
 	if access != nil {
 		typ = wire.ForkEmbedded
 		e := w.p.cfg.Embedded
-		v = []any{cpu, strings.Join(e.Env(w.p.jitteredLimit(), c.cpu), "\x00")}
+		v = []any{cpu, strings.Join(e.Env(w.p.jitteredLimit(), c.cpu, c.slot), "\x00")}
 		files = append(files, access)
 	}
 	payload, err := pymarshal.Marshal(v)
@@ -475,6 +475,11 @@ func newWorker(p *Pool, slot, pid int, ch *channels, parent *worker) *worker {
 // finish records that the process has exited (once).
 func (w *worker) finish(status string) {
 	w.finishOnce.Do(func() {
+		if e := w.p.cfg.Embedded; e != nil && e.Balance != nil && w.slot >= 0 {
+			// Gone: it accepts no more (a replacement of the slot sets
+			// the entry again with its next connection).
+			e.Balance.WriteAt(make([]byte, 4), int64(w.slot)*4)
+		}
 		select {
 		case <-w.logged:
 		case <-time.After(2 * time.Second): // a grandchild holds the pipe

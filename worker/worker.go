@@ -94,6 +94,10 @@ type Config struct {
 	// Build is the server's BuildID: a worker library built from another
 	// revision refuses to start.
 	Build string `json:"build"`
+	// Balance is the path of the master's balance table and Slot this
+	// worker's entry in it (see balance.go); "": none.
+	Balance string `json:"balance"`
+	Slot    int    `json:"slot"`
 }
 
 // Mount is one --mount: an app (WSGI or ASGI, recognised) under a prefix.
@@ -165,6 +169,9 @@ func Main(frontend Frontend) int {
 		}
 	}
 	w := &worker{cfg: cfg, conn: conn, log: errorLog, app: apps[0], apps: apps, mounts: mounts, retire: make(chan string, 1)}
+	if w.conns.bal, err = openBalance(cfg.Balance, cfg.Slot); err != nil {
+		errorLog.Printf("warning: hornbeam worker: %v (connections are spread by a fixed backoff instead)", err)
+	}
 	var async []asgi.Mount
 	for i, a := range apps {
 		if a.ASGI() != 0 {
@@ -357,7 +364,7 @@ func (w *worker) listeners() ([]net.Listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("inherited listener %d: %w", i, err)
 		}
-		sl := &stoppableListener{Listener: ln, open: &w.conns.open, parked: make(chan struct{}), closed: make(chan struct{})}
+		sl := &stoppableListener{Listener: ln, open: &w.conns.open, bal: w.conns.bal, parked: make(chan struct{}), closed: make(chan struct{})}
 		w.conns.lns = append(w.conns.lns, sl)
 		out = append(out, sl)
 	}
@@ -384,24 +391,27 @@ func (w *worker) drain(ctx context.Context) error {
 // connTracker knows the listeners and the connections accepted that have
 // not sent their first request yet.
 type connTracker struct {
-	lns   []*stoppableListener
-	stop  sync.Once
-	mu    sync.Mutex
-	fresh map[net.Conn]struct{}
-	n     atomic.Int64 // len(fresh), read without the lock on every request
-	open  atomic.Int64 // connections held (accepted, not yet closed)
+	lns     []*stoppableListener
+	stop    sync.Once
+	stopped atomic.Bool
+	bal     *balance // nil: none
+	mu      sync.Mutex
+	fresh   map[net.Conn]struct{}
+	n       atomic.Int64 // len(fresh), read without the lock on every request
+	open    atomic.Int64 // connections held (accepted, not yet closed)
 }
 
 // track chains a ConnState hook on srv (before it serves).
 func (t *connTracker) track(srv *http.Server) {
 	t.fresh = map[net.Conn]struct{}{}
+	t.bal.set(0)
 	prev := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		switch s {
 		case http.StateNew:
-			t.open.Add(1)
+			t.publish(t.open.Add(1))
 		case http.StateClosed, http.StateHijacked:
-			t.open.Add(-1)
+			t.publish(t.open.Add(-1))
 		}
 		if s == http.StateNew {
 			t.mu.Lock()
@@ -420,11 +430,21 @@ func (t *connTracker) track(srv *http.Server) {
 	}
 }
 
+// publish puts the number of connections held in the balance table while
+// the worker accepts.
+func (t *connTracker) publish(n int64) {
+	if !t.stopped.Load() {
+		t.bal.set(n)
+	}
+}
+
 // stopAccepting stops every listener and waits (up to a second) until
 // each Serve loop is parked in Accept: every connection accepted before
 // has been handed to the server (and counted fresh).
 func (t *connTracker) stopAccepting() {
 	t.stop.Do(func() {
+		t.stopped.Store(true)
+		t.bal.clear()
 		for _, l := range t.lns {
 			l.stopped.Store(true)
 			l.Listener.Close()
@@ -448,9 +468,9 @@ func (t *connTracker) waitFresh(d time.Duration) {
 	}
 }
 
-// A worker that holds n connections waits n*acceptBackoff (at most
-// acceptBackoffMax times) before it accepts another, so that a burst of
-// new connections spreads over the workers.
+// Without a balance table, a worker that holds n connections waits
+// n*acceptBackoff (at most acceptBackoffMax times) before it accepts
+// another, so that a burst of new connections spreads over the workers.
 const (
 	acceptBackoff    = 25 * time.Microsecond
 	acceptBackoffMax = 4
@@ -462,6 +482,7 @@ const (
 type stoppableListener struct {
 	net.Listener
 	open      *atomic.Int64 // connections the worker holds (connTracker)
+	bal       *balance      // nil: none
 	stopped   atomic.Bool
 	parked    chan struct{} // closed when Accept waits, stopped
 	closed    chan struct{} // closed by Close
@@ -470,7 +491,10 @@ type stoppableListener struct {
 }
 
 func (l *stoppableListener) Accept() (net.Conn, error) {
-	if n := l.open.Load(); n > 0 {
+	if l.bal != nil {
+		// Let a worker that holds fewer connections take the next one.
+		l.bal.wait(l.open.Load)
+	} else if n := l.open.Load(); n > 0 {
 		// Let the other workers take the connections waiting: every
 		// worker is woken for each, and one already awake (busy) would
 		// otherwise take them all, then keep them (keep-alive).
