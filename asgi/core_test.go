@@ -400,7 +400,7 @@ func runBounded(cmd *exec.Cmd, d time.Duration) (string, error) {
 func TestProcessModeSaysHow(t *testing.T) {
 	needPython(t)
 	ex, _ := filepath.Abs("../examples")
-	cmd := exec.Command(hornbeamBin, "--python", python, "-w", "1", "-b", "127.0.0.1:0", "--pythonpath", ex, "asgi_hello:app")
+	cmd := exec.Command(hornbeamBin, "--worker-mode", "process", "--python", python, "-w", "1", "-b", "127.0.0.1:0", "--pythonpath", ex, "asgi_hello:app")
 	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	out, err := runBounded(cmd, 20*time.Second)
 	if err == nil || !strings.Contains(out, "asgi_hello:app is an ASGI application") || !strings.Contains(out, "-k asgi") {
