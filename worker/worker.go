@@ -601,7 +601,7 @@ func (a *activity) oldest() *runningRequest {
 // one per loadGap (under load a frame carries many requests); the ticker
 // catches the rest.
 const (
-	loadGap   = 2 * time.Millisecond
+	loadGap   = 10 * time.Millisecond
 	loadBurst = 16
 )
 
