@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hornbeam-go/hornbeam/internal/testutil"
 )
 
 // runIn runs hornbeam --python /usr/bin/python3 ARGS in dir (for
@@ -640,5 +642,53 @@ def worker_abort(worker):
 	waitEvent("worker_int " + next)
 	if !until(15*time.Second, func() bool { b := body(url + "/"); return b != "" && b != next }) {
 		t.Errorf("the worker that got SIGQUIT was not replaced")
+	}
+}
+
+// TestGunicornWorkerHooksKeepProcessMode: with hornbeam-worker.so beside
+// the binary the default is the embedded mode, but a gunicorn.conf.py that
+// defines a worker hook keeps the process mode, the only one that calls
+// it; a file with only server hooks does not.
+func TestGunicornWorkerHooksKeepProcessMode(t *testing.T) {
+	needPython(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "hornbeam")
+	if b, err := os.ReadFile(hornbeamBin); err != nil || os.WriteFile(bin, b, 0o755) != nil {
+		t.Fatal(err)
+	}
+	if _, err := testutil.BuildWorkerLibrary(dir, "../hornbeam-worker"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, conf, mode string
+	}{
+		{"worker hook", "def post_fork(server, worker):\n    pass\n", "process mode"},
+		{"server hook only", "def when_ready(server):\n    pass\n", "embedded mode: "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conf := filepath.Join(t.TempDir(), "gunicorn.conf.py")
+			writeFile(t, conf, c.conf)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "--python", python, "-c", conf, "-w", "1", "-b", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--pythonpath", testdata(t), "ok_app")
+			cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			cmd.WaitDelay = 2 * time.Second
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Wait()
+			defer cmd.Process.Signal(syscall.SIGTERM)
+			for !strings.Contains(stderr.String(), "listening on") {
+				if ctx.Err() != nil {
+					t.Fatalf("no start-up line:\n%s", stderr.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !strings.Contains(stderr.String(), "(1 workers, "+c.mode) {
+				t.Errorf("want %q in the start-up line:\n%s", c.mode, stderr.String())
+			}
+		})
 	}
 }
