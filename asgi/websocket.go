@@ -293,41 +293,31 @@ func (ws *wsSession) park() bool {
 // readable is the poller's: the parked socket has bytes, or the client
 // closed it.
 func (ws *wsSession) readable() {
-	st := ws.st
-	st.mu.Lock()
-	start := ws.armed
-	if start {
-		ws.armed, ws.reading = false, true
-	}
-	st.mu.Unlock()
-	if start {
-		go ws.read()
-	}
+	ws.startReadIf(func() bool { return ws.armed })
 }
 
 // wake starts read, parked or out of credits, to see that we closed the
 // connection (and end the session).
 func (ws *wsSession) wake() {
-	st := ws.st
-	st.mu.Lock()
-	start := !ws.reading && !ws.ended
-	if start {
-		ws.armed, ws.reading = false, true
-	}
-	st.mu.Unlock()
-	if start {
-		go ws.read()
-	}
+	ws.startReadIf(func() bool { return !ws.reading && !ws.ended })
 }
 
 // credit: the app took a message (opWant).
 func (ws *wsSession) credit() {
+	ws.startReadIf(func() bool {
+		ws.credits++
+		return ws.credits == 1 && !ws.reading && !ws.armed && !ws.ended
+	})
+}
+
+// startReadIf starts the session's reader when want, run with st.mu held,
+// says so: the socket is then no longer parked, and is being read.
+func (ws *wsSession) startReadIf(want func() bool) {
 	st := ws.st
 	st.mu.Lock()
-	ws.credits++
-	start := ws.credits == 1 && !ws.reading && !ws.armed && !ws.ended
+	start := want()
 	if start {
-		ws.reading = true
+		ws.armed, ws.reading = false, true
 	}
 	st.mu.Unlock()
 	if start {
