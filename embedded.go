@@ -130,7 +130,7 @@ func (s *Server) embeddedPool() (*pool.Embedded, error) {
 		Observe:   s.metrics.observe,
 		// With no worker that can serve, the server answers 503 itself.
 		Unavailable: (&fallback{s: s}).set,
-		Balance: balance,
+		Balance:     balance,
 		Env: func(limit, cpu, slot int) []string {
 			cfg, _ := json.Marshal(worker.Config{
 				Python: inst.Executable, App: s.app, PythonPath: o.PythonPath, Threads: o.Threads,

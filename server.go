@@ -72,7 +72,10 @@ type Options struct {
 	AccessLogFormat   string   // gunicorn atoms; "" = accesslog.DefaultFormat
 	AccessLogJSON     bool     // JSON lines instead of the format
 	ForwardedAllowIPs []string // proxies trusted for Forwarded/X-Forwarded-*; nil = 127.0.0.1, ::1
-	WorkerMode        string   // ModeProcess (default; ModeEmbedded for Interface "asgi") or ModeEmbedded
+	// WorkerMode is ModeProcess or ModeEmbedded. Default: embedded for
+	// Interface "asgi", mounts, or when the worker library is there (see
+	// WorkerLibrary); else process (Server.Mode says why).
+	WorkerMode string
 	// WorkerLibrary is the embedded worker built as a shared library
 	// (go build -buildmode=c-shared -o hornbeam-worker.so ./cmd/hornbeam-worker).
 	// With it each embedded worker is the Python interpreter itself (the
@@ -112,7 +115,7 @@ type Options struct {
 	ClientCAFile string             // PEM CAs client certificates must chain to (mTLS)
 	ClientAuth   tls.ClientAuthType // with ClientCAFile: tls.VerifyClientCertIfGiven or tls.RequireAndVerifyClientCert
 	CipherSuites []uint16           // TLS 1.2 cipher suites; nil = Go's defaults
-	WorkerUser   *WorkerUser        // the user the process-mode workers switch to; nil = the server's
+	WorkerUser   *WorkerUser        // the user the workers switch to (embedded: hosted ones only); nil = the server's
 	// WorkerAbortHook: the workers have a worker_abort hook (gunicorn.conf.py):
 	// a worker killed for a stuck request gets SIGABRT before SIGKILL.
 	WorkerAbortHook bool

@@ -138,11 +138,7 @@ func startEmbedded(p *Pool, slot int) (*worker, error) {
 		ch.handedOver(false)
 		return nil, err
 	}
-	if access != nil {
-		defer access.Close()
-	} else {
-		access = null
-	}
+	defer access.Close()
 	limit := p.jitteredLimit()
 	cmd := exec.Command(e.Executable, e.Args...)
 	env := p.cfg.Env
@@ -166,12 +162,12 @@ func startEmbedded(p *Pool, slot int) (*worker, error) {
 var embeddedEnv = []string{"GOMAXPROCS=2", "PYTHONFAULTHANDLER=1"}
 
 // accessLogPipe returns the write end of a pipe whose lines are copied to
-// the access log (the caller closes it once the worker has it), or nil
-// when there is no access log.
+// the access log, or /dev/null when there is no access log; the caller
+// closes it once the worker has it.
 func (p *Pool) accessLogPipe() (*os.File, error) {
 	e := p.cfg.Embedded
 	if e.AccessLog == nil {
-		return nil, nil
+		return os.Open(os.DevNull)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -378,10 +374,7 @@ func (p *Pool) forkWorker(slot int, z *worker) (*worker, error) {
 	}
 	var access *os.File // an embedded worker's access log pipe
 	if p.cfg.Embedded != nil {
-		if access, err = p.accessLogPipe(); err == nil && access == nil {
-			access, err = os.Open(os.DevNull)
-		}
-		if err != nil {
+		if access, err = p.accessLogPipe(); err != nil {
 			ch.handedOver(false)
 			return nil, err
 		}
@@ -401,18 +394,17 @@ func (p *Pool) forkWorker(slot int, z *worker) (*worker, error) {
 
 // fork sends a Fork frame to the zygote w and waits for the new pid. The
 // payload is the CPU to pin the worker to (None: any); for an embedded
-// worker (access is its access log pipe) it is (CPU, its configuration).
+// worker (access is its access log pipe) it is the worker's environment,
+// whose configuration names the CPU (ForkEmbedded).
 func (w *worker) fork(c *channels, access *os.File) (int, error) {
-	var cpu any // None: any CPU
+	var v any // None: any CPU
 	if c.cpu >= 0 {
-		cpu = int64(c.cpu)
+		v = int64(c.cpu)
 	}
-	var v any = cpu
 	typ, files := wire.Fork, []*os.File{c.child, c.stateChild, c.outW}
 	if access != nil {
 		typ = wire.ForkEmbedded
-		e := w.p.cfg.Embedded
-		v = []any{cpu, strings.Join(e.Env(w.p.jitteredLimit(), c.cpu, c.slot), "\x00")}
+		v = strings.Join(w.p.cfg.Embedded.Env(w.p.jitteredLimit(), c.cpu, c.slot), "\x00")
 		files = append(files, access)
 	}
 	payload, err := pymarshal.Marshal(v)

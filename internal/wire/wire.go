@@ -62,8 +62,9 @@
 //	                       stdout and stderr
 //	ForkEmbedded id=fork   to the zygote of hosted embedded workers (--preload)
 //	                       only: fork an embedded worker (see below). payload:
-//	                       (CPU int or None, environment str: KEY=VALUE
-//	                       entries separated by NUL). Four descriptors: the
+//	                       str, its environment: KEY=VALUE entries separated
+//	                       by NUL (its configuration names the CPU to pin
+//	                       it to). Four descriptors: the
 //	                       worker's control socket, its state socket, the pipe
 //	                       for its output, then its access log pipe
 //

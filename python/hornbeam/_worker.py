@@ -405,14 +405,14 @@ def _run_hosted(lib, payload, access_fd, proto):
     for the call. The worker finds its descriptors where every embedded
     worker has them (3 control, 4 state, 5 change table and 7 on the
     listeners, from the zygote; 6 the access log) and its configuration in
-    the environment (the payload: the CPU, then NUL-separated KEY=VALUEs),
-    and takes the app from PRELOADED."""
+    the environment (the payload: NUL-separated KEY=VALUEs), and takes the
+    app from PRELOADED."""
     import atexit
     import ctypes
 
     os.dup2(access_fd, 6)
     os.close(access_fd)
-    for kv in marshal.loads(payload)[1].split("\0"):
+    for kv in marshal.loads(payload).split("\0"):
         key, _, value = kv.partition("=")
         os.environ[key] = value
     if os.environ.get("HORNBEAM_WORKER_USER"):  # -u/--user, -g/--group
